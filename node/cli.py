@@ -1,0 +1,240 @@
+"""`oscartes`: init, serve, demo, token, reindex, export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+
+from node.config import NODE_FILE, Config, ConfigError, load_config, write_node_file
+from node.errors import NodeError, StoreBusy, ValidationFailed
+
+log = logging.getLogger("oscartes")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="the node's data folder (env OSCARTES_DATA)")
+    parser.add_argument("--database-url", help="SQLAlchemy URL (env OSCARTES_DATABASE_URL; default SQLite in DIR)")
+    parser.add_argument("--sparql-store", help="'embedded' or a SPARQL 1.1 query URL (env OSCARTES_SPARQL_STORE)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oscartes", description="A territory's node of the ESS directory.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", help="create or upgrade a node's data folder and database")
+    _common(p)
+    p.add_argument("--base-url", help="public URL of the node (env OSCARTES_BASE_URL)")
+    p.add_argument("--name", help="the node's display name")
+
+    p = sub.add_parser("serve", help="run the node's web server")
+    _common(p)
+    p.add_argument("--base-url", help="public URL of the node (env OSCARTES_BASE_URL)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+
+    p = sub.add_parser("demo", help="load the demo territory shipped with the package")
+    _common(p)
+
+    p = sub.add_parser("token", help="API tokens")
+    tsub = p.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    t = tsub.add_parser("create", help="create a token and print it (shown once)")
+    _common(t)
+    t.add_argument("--role", choices=("admin", "editor"), required=True)
+    t.add_argument("--initiative", action="append", default=[],
+                   help="IRI or slug of an initiative an editor may edit (repeatable)")  # fmt: skip
+    t.add_argument("--label", default="", help="a note to recognise the token later")
+
+    p = sub.add_parser("reindex", help="rebuild the RDF index from SQL")
+    _common(p)
+
+    p = sub.add_parser("export", help="write the whole directory to stdout")
+    _common(p)
+    p.add_argument("--format", choices=("nquads", "turtle", "csv"), required=True)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    config = load_config(
+        args.data, base_url=getattr(args, "base_url", None), database_url=args.database_url,
+        sparql_store=args.sparql_store,
+    )  # fmt: skip
+    if args.command != "init" and not (config.data_dir / NODE_FILE).exists():
+        raise NodeError(f"{config.data_dir} is not a node's data folder: run `oscartes init --data {config.data_dir}`")
+    return config
+
+
+async def _init(config: Config) -> str:
+    from node.storage.db import make_engine, migrate
+
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    write_node_file(config)
+    engine = make_engine(config.effective_database_url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+    return f"node ready in {config.data_dir} at {config.base_url}"
+
+
+async def _with_directory(config: Config, work: Any) -> Any:
+    """Run `work(directory, indexer)`; the index is used when free, else left to the server."""
+    from node.graph import open_index
+    from node.service import Directory
+    from node.storage.db import make_engine, schema_state
+    from node.workers.indexer import Indexer
+
+    engine = make_engine(config.effective_database_url)
+    try:
+        current, head = await schema_state(engine)
+        if current != head:
+            raise NodeError(f"the database is not initialised (schema {current}, need {head}): run `oscartes init`")
+        try:
+            index = open_index(config.sparql_store, config.data_dir, config.sparql_update)
+        except StoreBusy:
+            index = None
+        indexer = Indexer(engine, index) if index is not None else None
+        try:
+            return await work(Directory(config, engine, indexer), indexer)
+        finally:
+            if index is not None:
+                index.close()
+    finally:
+        await engine.dispose()
+
+
+def demo_documents() -> list[dict[str, Any]]:
+    text = resources.files("node").joinpath("demo/territory.jsonld").read_text(encoding="utf-8")
+    data = json.loads(text)
+    records: list[dict[str, Any]] = data["records"]
+    return records
+
+
+async def _demo(config: Config) -> str:
+    from node.auth import Principal
+    from node.records import COLLECTIONS
+    from node.storage import repo
+
+    admin = Principal(0, "admin", frozenset())
+
+    async def work(directory: Any, indexer: Any) -> str:
+        created = skipped = 0
+        for n, item in enumerate(demo_documents(), 1):
+            kind = COLLECTIONS[item["collection"]]
+            doc = {"@context": ["https://www.w3.org/ns/activitystreams", config.context_url], **item["doc"]}
+            iri = f"{config.base_url}/{doc['id']}" if "id" in doc else ""
+            async with directory.engine.connect() as conn:
+                if iri and await repo.get(conn, iri) is not None:
+                    skipped += 1
+                    continue
+            try:
+                await directory.create(kind, doc, admin)
+            except ValidationFailed as exc:
+                raise NodeError(f"demo record {n} ({doc.get('id')}): {exc.detail}") from exc
+            created += 1
+        note = "" if indexer else " (the RDF store is busy: the running server indexes them)"
+        return f"demo territory: {created} records created, {skipped} already there{note}"
+
+    result: str = await _with_directory(config, work)
+    return result
+
+
+async def _token(config: Config, role: str, initiatives: list[str], label: str) -> str:
+    from node.auth import create_token
+    from node.storage import repo
+    from node.storage.db import make_engine
+
+    engine = make_engine(config.effective_database_url)
+    try:
+        async with engine.begin() as conn:
+            iris = []
+            for ref in initiatives:
+                iri = ref if "/" in ref else f"{config.base_url}/initiatives/{ref}"
+                if await repo.get(conn, iri) is None:
+                    raise NodeError(f"no initiative {iri} on this node")
+                iris.append(iri)
+            if role == "editor" and not iris:
+                raise NodeError("an editor token needs at least one --initiative")
+            return await create_token(conn, role, iris, label)  # type: ignore[arg-type]
+    finally:
+        await engine.dispose()
+
+
+async def _reindex(config: Config) -> str:
+    from node.convert.common import now_utc
+    from node.storage import repo
+
+    async def work(directory: Any, indexer: Any) -> str:
+        async with directory.engine.begin() as conn:
+            await repo.enqueue_index(conn, "reindex", config.graph_iri, config.graph_iri, now_utc())
+        if indexer is None:
+            return "the RDF store is in use by the running server: reindex queued, it will run it"
+        await indexer.run_once()
+        return f"reindexed {config.graph_iri}"
+
+    result: str = await _with_directory(config, work)
+    return result
+
+
+async def _export(config: Config, fmt: str) -> None:
+    from node.exporter import export
+    from node.storage.db import make_engine
+
+    engine = make_engine(config.effective_database_url)
+    try:
+        await export(engine, fmt, sys.stdout.buffer)
+    finally:
+        await engine.dispose()
+
+
+def _serve(config: Config, host: str, port: int) -> None:
+    from aiohttp import web
+
+    from node.app import create_app
+
+    web.run_app(create_app(config), host=host, port=port, print=lambda m: log.info("%s", m))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    try:
+        config = _config(args)
+        if args.command == "init":
+            if args.name:
+                config = config.with_(node_name=args.name)
+            print(asyncio.run(_init(config)))
+        elif args.command == "serve":
+            _serve(config, args.host, args.port)
+        elif args.command == "demo":
+            print(asyncio.run(_demo(config)))
+        elif args.command == "token":
+            print(asyncio.run(_token(config, args.role, args.initiative, args.label)))
+        elif args.command == "reindex":
+            print(asyncio.run(_reindex(config)))
+        elif args.command == "export":
+            asyncio.run(_export(config, args.format))
+    except ConfigError as exc:
+        print(f"oscartes: configuration: {exc}", file=sys.stderr)
+        return 2
+    except NodeError as exc:
+        print(f"oscartes: {exc.detail}", file=sys.stderr)
+        return 1
+    except DBAPIError as exc:
+        print(f"oscartes: database error: {exc.orig}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The node's configuration: one frozen value, built once, passed to create_app."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_LICENSE = "https://creativecommons.org/licenses/by-sa/4.0/"
+EMBEDDED = "embedded"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    base_url: str = "http://127.0.0.1:8000"
+    database_url: str = ""
+    sparql_store: str = EMBEDDED
+    sparql_update: str = ""
+    license: str = DEFAULT_LICENSE
+    node_name: str = "Oscartes"
+    max_body_bytes: int = 1_000_000
+    page_size: int = 20
+    #: Index work applied per worker pass; bounded so one pass never holds the loop long.
+    index_batch: int = 200
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'oscartes.sqlite3'}"
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "rdf"
+
+    @property
+    def graph_iri(self) -> str:
+        """The named graph holding this node's own records (its dataset IRI)."""
+        return f"{self.base_url}/dataset"
+
+    @property
+    def context_url(self) -> str:
+        return f"{self.base_url}/ns/context.jsonld"
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+    def with_(self, **changes: object) -> Config:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def normalise_base_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"base URL must be an absolute http(s) URL, got {url!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"base URL must not have a query or fragment: {url!r}")
+    return url.rstrip("/")
+
+
+def load_config(
+    data_dir: str | Path | None = None,
+    *,
+    base_url: str | None = None,
+    database_url: str | None = None,
+    sparql_store: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Options win over OSCARTES_* variables, which win over data_dir/node.toml written by init."""
+    env = os.environ if env is None else env
+    raw_dir = data_dir or env.get("OSCARTES_DATA")
+    if not raw_dir:
+        raise ConfigError("no data folder: give --data DIR or set OSCARTES_DATA")
+    path = Path(raw_dir).expanduser().resolve()
+    saved = read_node_file(path)
+    base = base_url or env.get("OSCARTES_BASE_URL") or saved.get("base_url") or Config.base_url
+    try:
+        max_body = int(env.get("OSCARTES_MAX_BODY_BYTES", "1000000"))
+    except ValueError as exc:
+        raise ConfigError("OSCARTES_MAX_BODY_BYTES must be an integer") from exc
+    store = sparql_store or env.get("OSCARTES_SPARQL_STORE") or saved.get("sparql_store", EMBEDDED)
+    if store != EMBEDDED and urlsplit(store).scheme not in ("http", "https"):
+        raise ConfigError(f"the SPARQL store is 'embedded' or an http(s) query URL, not {store!r}")
+    return Config(
+        data_dir=path,
+        base_url=normalise_base_url(base),
+        database_url=database_url or env.get("OSCARTES_DATABASE_URL") or saved.get("database_url", ""),
+        sparql_store=store,
+        sparql_update=env.get("OSCARTES_SPARQL_UPDATE", ""),
+        license=env.get("OSCARTES_LICENSE") or saved.get("license", DEFAULT_LICENSE),
+        node_name=env.get("OSCARTES_NODE_NAME") or saved.get("node_name", "Oscartes"),
+        max_body_bytes=max_body,
+    )
+
+
+NODE_FILE = "node.toml"
+
+
+def read_node_file(data_dir: Path) -> dict[str, str]:
+    import tomllib
+
+    file = data_dir / NODE_FILE
+    if not file.exists():
+        return {}
+    with file.open("rb") as fh:
+        values = tomllib.load(fh)
+    return {k: str(v) for k, v in values.items()}
+
+
+def write_node_file(config: Config) -> None:
+    """init records the choices so that later commands need only --data."""
+    lines = [
+        "# Written by `oscartes init`; OSCARTES_* variables and options override it.",
+        f"base_url = {_toml_str(config.base_url)}",
+        f"node_name = {_toml_str(config.node_name)}",
+        f"license = {_toml_str(config.license)}",
+    ]
+    if config.database_url:
+        lines.append(f"database_url = {_toml_str(config.database_url)}")
+    if config.sparql_store != EMBEDDED:
+        lines.append(f"sparql_store = {_toml_str(config.sparql_store)}")
+    (config.data_dir / NODE_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _toml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

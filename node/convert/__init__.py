@@ -1,0 +1,1 @@
+"""Conversions between records and their published forms: pure functions, no I/O."""

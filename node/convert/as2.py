@@ -1,0 +1,232 @@
+"""Records to compact AS2 documents, built directly (never compacted by pyld: Mastodon
+needs arrays to stay arrays and the literal AS2 context URL first)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node.convert.common import OM2_ONE, SCHEMA_EVENT, fmt_datetime, human_when
+from node.records import Address, Links, Location, Record, Tombstone
+from vocab import AS2_CONTEXT
+
+Doc = dict[str, Any]
+
+INITIATIVE_TYPES = {
+    "organization": ["Organization", "pair:Organization", "essglobal:SSEInitiative"],
+    "project": ["Organization", "pair:Project"],
+}
+KIND_TYPES: dict[str, list[str]] = {
+    "event": ["Event", "pair:Event"],
+    "need": ["Note", "Proposal"],
+    "offer": ["Note", "Proposal"],
+    "resource": ["Document", "pair:Document"],
+    "place": ["Place", "pair:Place"],
+}
+FORMER_TYPE = {"initiative": "Organization", "event": "Event", "need": "Note", "offer": "Note",
+               "resource": "Document", "place": "Place"}  # fmt: skip
+
+
+def contexts(context_url: str) -> list[str]:
+    return [AS2_CONTEXT, context_url]
+
+
+def record_types(record: Record) -> list[str]:
+    if record.kind == "initiative":
+        return list(INITIATIVE_TYPES[record.subtype or "organization"])
+    return list(KIND_TYPES[record.kind])
+
+
+def _put(doc: Doc, key: str, value: Any) -> None:
+    """Absent values and empty lists are left out of published documents."""
+    if value is None or value == "" or value == [] or value == ():
+        return
+    doc[key] = list(value) if isinstance(value, tuple) else value
+
+
+def address_to_as2(address: Address, node_id: str) -> Doc:
+    doc: Doc = {"id": node_id, "type": ["PostalAddress", "pair:PostalAddress"]}
+    for plain, pair, value in (
+        ("streetAddress", "pair:addressStreet", address.street),
+        ("postalCode", "pair:addressZipCode", address.postal_code),
+        ("addressLocality", "pair:addressLocality", address.locality),
+        ("addressCountry", "pair:addressCountry", address.country),
+    ):
+        _put(doc, plain, value)
+        _put(doc, pair, value)
+    return doc
+
+
+def place_fields(doc: Doc, location: Location, base_iri: str) -> None:
+    """The Place terms (AS2 and their PAIR mirror) of a location node or of a place record."""
+    if location.latitude is not None and location.longitude is not None:
+        doc["latitude"] = location.latitude
+        doc["longitude"] = location.longitude
+        doc["pair:latitude"] = location.latitude
+        doc["pair:longitude"] = location.longitude
+    _put(doc, "igeo:codeINSEE", location.insee)
+    if location.address is not None:
+        address_iri = f"{base_iri}#address"
+        doc["address"] = address_to_as2(location.address, address_iri)
+        doc["pair:hasPostalAddress"] = address_iri
+
+
+def location_to_as2(location: Location, record_iri: str) -> Doc:
+    doc: Doc = {"id": f"{record_iri}#place", "type": ["Place", "pair:Place"]}
+    _put(doc, "name", location.name)
+    place_fields(doc, location, record_iri)
+    return doc
+
+
+def address_line(location: Location) -> str:
+    parts = [location.name]
+    if location.address:
+        a = location.address
+        parts += [a.street, " ".join(p for p in (a.postal_code, a.locality) if p)]
+    return ", ".join(p for p in parts if p)
+
+
+def event_summary(record: Record) -> str:
+    assert record.start is not None
+    when = human_when(record.start, record.end, record.timezone)
+    where = address_line(record.location) if record.location else ""
+    if record.online_url:
+        where = f"{where} + en ligne" if where else "en ligne"
+    return f"{when} · {where}" if where else when
+
+
+def _common_head(record: Record, context_url: str) -> Doc:
+    doc: Doc = {"@context": contexts(context_url), "id": record.iri, "type": record_types(record)}
+    return doc
+
+
+def _common_tail(doc: Doc, record: Record) -> Doc:
+    _put(doc, "pair:hasTopic", record.themes)
+    doc["published"] = fmt_datetime(record.published)
+    doc["updated"] = fmt_datetime(record.updated)
+    _put(doc, "dcterms:license", record.license)
+    return doc
+
+
+def _labelled(doc: Doc, record: Record, description_key: str) -> None:
+    doc["name"] = record.name
+    if record.kind != "need" and record.kind != "offer":
+        doc["pair:label"] = record.name
+    _put(doc, description_key, record.description)
+    if record.kind != "need" and record.kind != "offer":
+        _put(doc, "pair:description", record.description)
+
+
+def initiative_to_as2(record: Record, links: Links, context_url: str) -> Doc:
+    doc = _common_head(record, context_url)
+    doc["preferredUsername"] = record.slug
+    _labelled(doc, record, "summary")
+    doc["url"] = record.iri
+    _put(doc, "pair:homePage", record.homepage)
+    _put(doc, "essglobal:legalForm", record.legal_form)
+    _put(doc, "schema:identifier", [
+        {"id": f"{record.iri}#id-{i.scheme.lower()}", "type": "PropertyValue",
+         "propertyID": i.scheme, "value": i.value}
+        for i in record.identifiers
+    ])  # fmt: skip
+    if record.location is not None:
+        doc["location"] = location_to_as2(record.location, record.iri)
+        doc["pair:hasLocation"] = doc["location"]["id"]
+    _put(doc, "schema:openingHours", record.opening_hours)
+    if record.email_public:
+        _put(doc, "pair:e-mail", record.email)
+    _put(doc, "pair:phone", record.phone)
+    _put(doc, "pair:partnerOf", record.partners)
+    _put(doc, "pair:involves", record.involves)
+    _put(doc, "pair:needs", links.needs)
+    _put(doc, "pair:offers", links.offers)
+    _put(doc, "osc:cooperationStage", record.cooperation_stage)
+    if record.icon:
+        doc["icon"] = {"id": f"{record.iri}#icon", "type": "Image", "url": record.icon}
+    return _common_tail(doc, record)
+
+
+def event_to_as2(record: Record, context_url: str) -> Doc:
+    assert record.start is not None and record.end is not None
+    doc = _common_head(record, context_url)
+    doc["name"] = record.name
+    doc["pair:label"] = record.name
+    doc["summary"] = event_summary(record)
+    _put(doc, "content", record.description)
+    _put(doc, "pair:description", record.description)
+    doc["startTime"] = doc["pair:startDate"] = fmt_datetime(record.start)
+    doc["endTime"] = doc["pair:endDate"] = fmt_datetime(record.end)
+    _put(doc, "timezone", record.timezone)
+    _put(doc, "eventStatus", SCHEMA_EVENT + record.event_status if record.event_status else "")
+    places: list[Doc] = []
+    if record.location is not None:
+        places.append(location_to_as2(record.location, record.iri))
+    if record.online_url:
+        places.append({"id": f"{record.iri}#online", "type": "VirtualLocation",
+                       "url": record.online_url})  # fmt: skip
+    _put(doc, "location", places)
+    _put(doc, "attributedTo", record.attributed_to)
+    _put(doc, "organizers", record.organizers)
+    _put(doc, "url", record.url)
+    return _common_tail(doc, record)
+
+
+def proposal_to_as2(record: Record, context_url: str, action: str) -> Doc:
+    doc = _common_head(record, context_url)
+    doc["purpose"] = "request" if record.kind == "need" else "offer"
+    _labelled(doc, record, "content")
+    _put(doc, "attributedTo", record.attributed_to)
+    if record.location is not None:
+        doc["location"] = location_to_as2(record.location, record.iri)
+    if record.end is not None:
+        doc["endTime"] = fmt_datetime(record.end)
+    intent: Doc = {"id": f"{record.iri}#primary", "type": "Intent", "action": action}
+    if record.category:
+        intent["resourceClassifiedAs"] = [record.category]
+        intent["resourceConformsTo"] = record.category
+    if record.quantity is not None:
+        intent["resourceQuantity"] = {"id": f"{record.iri}#quantity", "hasUnit": OM2_ONE,
+                                      "hasNumericalValue": record.quantity}  # fmt: skip
+    doc["publishes"] = intent
+    return _common_tail(doc, record)
+
+
+def resource_to_as2(record: Record, context_url: str) -> Doc:
+    doc = _common_head(record, context_url)
+    _labelled(doc, record, "summary")
+    _put(doc, "url", record.url)
+    _put(doc, "attributedTo", record.attributed_to)
+    return _common_tail(doc, record)
+
+
+def place_to_as2(record: Record, context_url: str) -> Doc:
+    doc = _common_head(record, context_url)
+    _labelled(doc, record, "summary")
+    if record.location is not None:
+        place_fields(doc, record.location, record.iri)
+    _put(doc, "schema:openingHours", record.opening_hours)
+    return _common_tail(doc, record)
+
+
+def record_to_as2(record: Record, links: Links, context_url: str, action: str = "") -> Doc:
+    """The public document of a record. `action` is the FEP-0837 action of a need/offer."""
+    match record.kind:
+        case "initiative":
+            return initiative_to_as2(record, links, context_url)
+        case "event":
+            return event_to_as2(record, context_url)
+        case "need" | "offer":
+            return proposal_to_as2(record, context_url, action)
+        case "resource":
+            return resource_to_as2(record, context_url)
+        case "place":
+            return place_to_as2(record, context_url)
+
+
+def tombstone_to_as2(tombstone: Tombstone, context_url: str) -> Doc:
+    return {
+        "@context": contexts(context_url),
+        "id": tombstone.iri,
+        "type": "Tombstone",
+        "formerType": FORMER_TYPE[tombstone.kind],
+        "deleted": fmt_datetime(tombstone.deleted),
+    }

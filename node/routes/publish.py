@@ -1,0 +1,202 @@
+"""Public, read-only routes: records by content negotiation, collections, context, vocabularies."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+from aiohttp import web
+
+from node.convert.as2 import contexts, tombstone_to_as2
+from node.convert.rdf import serialize
+from node.errors import BadRequest, NotAcceptable
+from node.keys import CONFIG, DIRECTORY, ENGINE, TEMPLATES
+from node.negotiate import AS2_PROFILE, BY_NAME, MEDIA, RDF_FORMATS, Format, choose
+from node.records import COLLECTIONS, Kind, Stored, Tombstone
+from node.routes import pages
+from node.storage import repo
+from vocab.loader import own_context
+
+RECORD_FORMATS: tuple[Format, ...] = ("html", *RDF_FORMATS, "json")
+PAGE_MAX = 100
+
+
+def wanted(request: web.Request, offered: tuple[Format, ...]) -> Format:
+    by_name = request.query.get("format")
+    if by_name:
+        fmt = BY_NAME.get(by_name)
+        if fmt is None or fmt not in offered:
+            raise NotAcceptable(f"format={by_name!r} is not one of {', '.join(sorted(BY_NAME))}")
+        return fmt
+    fmt = choose(request.headers.get("Accept"), offered)
+    if fmt is None:
+        served = ", ".join(MEDIA[f] for f in offered)
+        raise NotAcceptable(f"cannot serve {request.headers.get('Accept')!r}; available: {served}")
+    return fmt
+
+
+def content_type(fmt: Format, request: web.Request) -> str:
+    if fmt == "jsonld" and "activitystreams" in request.headers.get("Accept", ""):
+        return AS2_PROFILE
+    return MEDIA[fmt] + ("; charset=utf-8" if fmt in ("html", "turtle") else "")
+
+
+def alternates(iri: str) -> str:
+    return ", ".join(f'<{iri}>; rel="alternate"; type="{MEDIA[f]}"' for f in ("html", *RDF_FORMATS))
+
+
+def render_page(request: web.Request, template: str, **values: Any) -> web.Response:
+    config = request.app[CONFIG]
+    html = request.app[TEMPLATES].get_template(template).render(
+        base=config.base_url, node_name=config.node_name, license=config.license,
+        collections=pages.COLLECTION_LABELS, **values,
+    )  # fmt: skip
+    return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+
+def _not_modified(request: web.Request, etag: str, modified: datetime) -> bool:
+    match = request.headers.get("If-None-Match")
+    if match is not None:
+        return etag in (m.strip() for m in match.split(",")) or match.strip() == "*"
+    since = request.headers.get("If-Modified-Since")
+    if since:
+        try:
+            return modified.replace(microsecond=0) <= parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def represent(request: web.Request, stored: Stored, fmt: Format) -> web.StreamResponse:
+    config = request.app[CONFIG]
+    record = stored.record
+    etag = f'"{stored.id}-{stored.version}-{fmt}"'
+    headers = {
+        "Vary": "Accept",
+        "ETag": etag,
+        "Last-Modified": format_datetime(record.updated, usegmt=True),
+        "Link": alternates(record.iri),
+        "Cache-Control": "public, max-age=60",
+    }
+    if _not_modified(request, etag, record.updated):
+        return web.Response(status=304, headers=headers)
+    if fmt == "html":
+        doc = json.loads(stored.doc)
+        response = render_page(
+            request, "record.html", doc=doc, kind=record.kind, kind_label=pages.KIND_LABELS[record.kind],
+            description=pages.description(doc), facts=pages.facts(doc, config.base_url),
+            og_type="article" if record.kind != "initiative" else "profile",
+            alternates=[("jsonld", MEDIA["jsonld"]), ("ttl", MEDIA["turtle"])],
+        )  # fmt: skip
+    elif fmt in ("as2", "jsonld", "json"):
+        response = web.Response(body=stored.doc.encode("utf-8"), content_type="text/plain")
+        response.headers["Content-Type"] = content_type(fmt, request)
+    else:
+        response = web.Response(body=serialize(stored.ntriples, fmt, config.graph_iri))
+        response.headers["Content-Type"] = content_type(fmt, request)
+    response.headers.update(headers)
+    return response
+
+
+def gone(request: web.Request, tombstone: Tombstone, fmt: Format) -> web.Response:
+    config = request.app[CONFIG]
+    if fmt == "html":
+        response = render_page(request, "gone.html", iri=tombstone.iri, deleted=tombstone.deleted.isoformat())
+        response.set_status(410)
+        return response
+    body = json.dumps(tombstone_to_as2(tombstone, config.context_url))
+    media = content_type(fmt if fmt in ("as2", "jsonld", "json") else "as2", request)
+    return web.Response(status=410, body=body.encode(), headers={"Content-Type": media, "Vary": "Accept"})
+
+
+async def record_handler(request: web.Request) -> web.StreamResponse:
+    kind = COLLECTIONS[request.match_info["collection"]]
+    fmt = wanted(request, RECORD_FORMATS)
+    stored = await request.app[DIRECTORY].get(kind, request.match_info["slug"])
+    if stored.deleted is not None:
+        return gone(request, Tombstone(stored.record.iri, kind, stored.deleted), fmt)
+    return represent(request, stored, fmt)
+
+
+async def collection_handler(request: web.Request) -> web.StreamResponse:
+    config = request.app[CONFIG]
+    collection = request.match_info["collection"]
+    kind: Kind = COLLECTIONS[collection]
+    fmt = wanted(request, ("html", "as2", "jsonld", "json"))
+    try:
+        limit = max(1, min(PAGE_MAX, int(request.query.get("limit", config.page_size))))
+    except ValueError:
+        limit = config.page_size
+    before = request.query.get("before")
+    collection_iri = f"{config.base_url}/{collection}"
+    async with request.app[ENGINE].connect() as conn:
+        total = await repo.count(conn, kind)
+        try:
+            items, next_cursor = await repo.page(conn, kind, limit, before)
+        except ValueError as exc:
+            raise BadRequest(f"bad cursor {before!r}: {exc}") from exc
+    page_iri = f"{collection_iri}?page=true" + (f"&before={before}" if before else "")
+    next_iri = f"{collection_iri}?page=true&before={next_cursor}" if next_cursor else None
+    if fmt == "html":
+        rows = [(s.record.iri, s.record.name, _note(s)) for s in items]
+        return render_page(request, "list.html", title=pages.collection_label(collection), items=rows,
+                           intro=f"{total} au total", next=next_iri and next_iri + "&format=html")  # fmt: skip
+    if "page" not in request.query and not before:
+        body: dict[str, Any] = {"@context": contexts(config.context_url), "id": collection_iri,
+                                "type": "OrderedCollection", "totalItems": total,
+                                "first": f"{collection_iri}?page=true"}  # fmt: skip
+    else:
+        body = {"@context": contexts(config.context_url), "id": page_iri, "type": "OrderedCollectionPage",
+                "partOf": collection_iri, "totalItems": total,
+                "orderedItems": [_embedded(s) for s in items]}  # fmt: skip
+        if next_iri:
+            body["next"] = next_iri
+    response = web.json_response(body, content_type="text/plain", dumps=_dumps)
+    response.headers["Content-Type"] = content_type(fmt, request)
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _embedded(stored: Stored) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(stored.doc)
+    doc.pop("@context", None)
+    return doc
+
+
+def _note(stored: Stored) -> str:
+    record = stored.record
+    if record.start:
+        return record.start.strftime("%d/%m/%Y")
+    loc = record.location
+    return loc.address.locality if loc and loc.address else ""
+
+
+async def context_handler(request: web.Request) -> web.Response:
+    return web.json_response(
+        own_context(), content_type="application/ld+json",
+        headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=86400"},
+    )  # fmt: skip
+
+
+async def home_handler(request: web.Request) -> web.Response:
+    async with request.app[ENGINE].connect() as conn:
+        rows = []
+        for collection, title in pages.COLLECTION_LABELS:
+            total = await repo.count(conn, COLLECTIONS[collection])
+            rows.append((f"{request.app[CONFIG].base_url}/{collection}", title, f"{total}"))
+    return render_page(request, "list.html", title=request.app[CONFIG].node_name, items=rows,
+                       intro="Annuaire de l'économie sociale et solidaire du territoire.", next=None)  # fmt: skip
+
+
+def add_routes(app: web.Application) -> None:
+    pattern = "{collection:" + "|".join(COLLECTIONS) + "}"
+    app.router.add_get("/", home_handler)
+    app.router.add_get("/ns/context.jsonld", context_handler)
+    app.router.add_get(f"/{pattern}", collection_handler)
+    app.router.add_get(f"/{pattern}/{{slug:[a-z0-9_]{{1,64}}}}", record_handler)

@@ -1,0 +1,1 @@
+"""SQL storage: the records and all operational state."""

@@ -1,0 +1,120 @@
+"""The SQL schema, as SQLAlchemy Core tables. Alembic migrations create it; this mirrors them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out: SQLite would hand back naive ones."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        # SQLite compares datetimes as text: store them all in the same zone and shape.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+records = Table(
+    "records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("iri", String(2048), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("slug", String(64), nullable=False),
+    Column("origin", String(2048), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("doc", Text, nullable=False),
+    Column("ntriples", Text, nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("insee", String(5)),
+    Column("departement", String(3)),
+    Column("start_at", UtcDateTime()),
+    Column("end_at", UtcDateTime()),
+    Column("owner", String(2048)),
+    Column("category", String(2048)),
+    Column("published", UtcDateTime(), nullable=False),
+    Column("updated", UtcDateTime(), nullable=False),
+    Column("deleted_at", UtcDateTime()),
+    Index("ix_records_kind_published", "kind", "published", "id"),
+    Index("ix_records_kind_slug", "kind", "slug"),
+    Index("ix_records_lat_lon", "lat", "lon"),
+    Index("ix_records_insee", "insee"),
+    Index("ix_records_departement", "departement"),
+    Index("ix_records_start", "start_at"),
+    Index("ix_records_owner", "owner"),
+    Index("ix_records_origin", "origin"),
+    Index("ix_records_category", "category"),
+)
+
+record_themes = Table(
+    "record_themes",
+    metadata,
+    Column("record_id", Integer, ForeignKey("records.id", ondelete="CASCADE"), primary_key=True),
+    Column("theme", String(2048), primary_key=True),
+    Index("ix_record_themes_theme", "theme", "record_id"),
+)
+
+#: Durable index work: a row per record whose RDF index entry must be (re)written.
+index_jobs = Table(
+    "index_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(16), nullable=False),  # "record" or "reindex"
+    Column("iri", String(2048), nullable=False),
+    Column("graph", String(2048), nullable=False),
+    Column("state", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("locked_until", UtcDateTime()),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_index_jobs_state", "state", "next_attempt_at", "id"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("initiatives", Text, nullable=False, default="[]"),
+    Column("label", String(200), nullable=False, default=""),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_used_at", UtcDateTime()),
+    Column("revoked", Boolean, nullable=False, default=False),
+)

@@ -1,0 +1,1 @@
+"""Background workers: each advances durable rows and exposes run_once() for tests."""

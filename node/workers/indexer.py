@@ -1,0 +1,106 @@
+"""Applies durable index work rows to the RDF index.
+
+A write commits its record and an index row in one SQL transaction, then asks this worker
+to run. If the process dies in between, the row is still there and is applied at the next
+start (or by the running server's worker when a CLI command wrote it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from vocab import schemes
+
+from node.convert.common import now_utc
+from node.graph import RdfIndex, replace_graph, replace_record
+from node.storage import repo
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 12
+
+
+def next_attempt(attempts: int) -> timedelta | None:
+    """Exponential backoff with jitter, capped at an hour; None once the row should stop."""
+    if attempts >= MAX_ATTEMPTS:
+        return None
+    base = min(2.0**attempts, 3600.0)
+    return timedelta(seconds=base * random.uniform(0.5, 1.0))  # noqa: S311
+
+
+class Indexer:
+    def __init__(self, engine: AsyncEngine, index: RdfIndex, batch: int = 200) -> None:
+        self.engine, self.index, self.batch = engine, index, batch
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Apply every due row; returns how many were applied."""
+        done = 0
+        async with self._lock:
+            while True:
+                async with self.engine.begin() as conn:
+                    jobs = await repo.claim_index_jobs(conn, now_utc(), self.batch, LEASE)
+                if not jobs:
+                    return done
+                for job in jobs:
+                    done += await self._apply(job)
+
+    async def _apply(self, job: repo.IndexJob) -> int:
+        try:
+            if job.job == "reindex":
+                await self._reindex(job.graph)
+            elif job.job == "schemes":
+                chunk = schemes.schemes_ntriples()
+                await asyncio.to_thread(replace_graph, self.index, job.graph, [chunk])
+            else:
+                async with self.engine.connect() as conn:
+                    stored = await repo.get(conn, job.iri)
+                ntriples = stored.ntriples if stored and stored.deleted is None else ""
+                await asyncio.to_thread(replace_record, self.index, job.graph, job.iri, ntriples)
+        except Exception as exc:  # noqa: BLE001 - any failure is recorded on the row and retried
+            delay = next_attempt(job.attempts)
+            log.warning("index job %s for %s failed (attempt %s): %s", job.id, job.iri, job.attempts, exc)
+            async with self.engine.begin() as conn:
+                await repo.fail_index_job(conn, job.id, repr(exc), now_utc() + delay if delay else None)
+            return 0
+        async with self.engine.begin() as conn:
+            await repo.finish_index_job(conn, job.id)
+        return 1
+
+    async def _reindex(self, graph: str) -> None:
+        """Rebuild one origin's graph from SQL, streaming: memory stays flat at any size."""
+        await asyncio.to_thread(replace_graph, self.index, graph, [])
+        async for chunk in self._graph_chunks(graph):
+            await asyncio.to_thread(self.index.load, graph, chunk)
+
+    async def _graph_chunks(self, graph: str, size: int = 2000) -> AsyncIterator[str]:
+        async with self.engine.connect() as conn:
+            buffer: list[str] = []
+            async for stored, _origin in repo.all_live(conn, origin=graph):
+                buffer.append(stored.ntriples)
+                if len(buffer) >= size:
+                    yield "".join(buffer)
+                    buffer = []
+            if buffer:
+                yield "".join(buffer)
+
+    async def run_forever(self, poll_seconds: float = 2.0) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # a database hiccup must not kill the worker
+                log.exception("index worker pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), poll_seconds)
+            self._wake.clear()
