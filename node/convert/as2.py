@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from node.convert.common import OM2_ONE, SCHEMA_EVENT, fmt_datetime, human_when
+from node.convert.common import FEP_8A8E, OM2_ONE, PUBLIC, fmt_datetime, human_when
 from node.records import Address, Links, Location, Record, Tombstone
 from vocab import AS2_CONTEXT
 
@@ -153,10 +153,11 @@ def event_to_as2(record: Record, context_url: str) -> Doc:
     doc["summary"] = event_summary(record)
     _put(doc, "content", record.description)
     _put(doc, "pair:description", record.description)
+    doc["to"] = [PUBLIC]
     doc["startTime"] = doc["pair:startDate"] = fmt_datetime(record.start)
     doc["endTime"] = doc["pair:endDate"] = fmt_datetime(record.end)
     _put(doc, "timezone", record.timezone)
-    _put(doc, "eventStatus", SCHEMA_EVENT + record.event_status if record.event_status else "")
+    _put(doc, "eventStatus", FEP_8A8E + record.event_status if record.event_status else "")
     places: list[Doc] = []
     if record.location is not None:
         places.append(location_to_as2(record.location, record.iri))
@@ -165,7 +166,9 @@ def event_to_as2(record: Record, context_url: str) -> Doc:
                        "url": record.online_url})  # fmt: skip
     _put(doc, "location", places)
     _put(doc, "attributedTo", record.attributed_to)
-    _put(doc, "organizers", record.organizers)
+    if record.organizers:  # FEP-8a8e: a Collection, not a bare list
+        doc["organizers"] = {"id": f"{record.iri}#organizers", "type": "Collection",
+                             "items": list(record.organizers)}  # fmt: skip
     _put(doc, "url", record.url)
     return _common_tail(doc, record)
 
@@ -173,6 +176,7 @@ def event_to_as2(record: Record, context_url: str) -> Doc:
 def proposal_to_as2(record: Record, context_url: str, action: str) -> Doc:
     doc = _common_head(record, context_url)
     doc["purpose"] = "request" if record.kind == "need" else "offer"
+    doc["to"] = [PUBLIC]
     _labelled(doc, record, "content")
     _put(doc, "attributedTo", record.attributed_to)
     if record.location is not None:

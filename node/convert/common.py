@@ -7,7 +7,8 @@ import unicodedata
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-SCHEMA_EVENT = "http://schema.org/"
+FEP_8A8E = "https://w3id.org/fep/8a8e/"
+PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 OM2_ONE = "http://www.ontology-of-units-of-measure.org/resource/om-2/one"
 
 _DAYS = ("lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim.")

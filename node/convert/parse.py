@@ -33,6 +33,7 @@ from vocab.loader import DocumentLoader, UnknownContextError, make_document_load
 
 OSC = "https://w3id.org/oscartes/ns#"
 CANONICAL_CONTEXT = "https://w3id.org/oscartes/ns/context.jsonld"
+STATUS_BASES = ("https://w3id.org/fep/8a8e/", "http://schema.org/", "https://schema.org/")
 EMAIL_PUBLIC = OSC + "emailPublic"
 SLUG_RE = {"initiative": re.compile(r"^[a-z0-9_]{1,30}$")}
 OTHER_SLUG_RE = re.compile(r"^[a-z0-9_]{1,60}$")
@@ -45,7 +46,7 @@ MAX_NAME, MAX_TEXT, MAX_SHORT = 300, 20_000, 500
 COMPUTED = {PAIR + "label", PAIR + "description", PAIR + "startDate", PAIR + "endDate",
             PAIR + "latitude", PAIR + "longitude", PAIR + "hasLocation", PAIR + "hasPostalAddress",
             PAIR + "addressStreet", PAIR + "addressZipCode", PAIR + "addressLocality",
-            PAIR + "addressCountry", PAIR + "needs", PAIR + "offers"}  # fmt: skip
+            PAIR + "addressCountry", PAIR + "needs", PAIR + "offers", AS + "to", AS + "cc"}  # fmt: skip
 _KEY_OF = {iri: key for key, (iri, _) in TERMS.items()}
 _TYPE_OF = {iri: name for name, iri in TYPES.items()}
 Node = Mapping[str, Any]
@@ -281,6 +282,18 @@ def _initiative(r: _Reader, f: Fields, ctx: ParseContext) -> set[str]:
             "location")} | {EMAIL_PUBLIC}  # fmt: skip
 
 
+def _organizers(r: _Reader) -> list[str]:
+    """FEP-8a8e says a Collection of actors; plain IRIs are accepted too."""
+    found: list[str] = []
+    for value in r.values(_p("organizers")):
+        items = value.get(_p("items"))
+        if items is None:
+            found += _Reader({_p("organizers"): [value]}, r.pointer, r.errors, r.base).iris(_p("organizers"))
+        else:
+            found += _Reader(value, f"{r.pointer}/organizers", r.errors, r.base).iris(_p("items"))
+    return found
+
+
 def _event(r: _Reader, f: Fields, ctx: ParseContext) -> set[str]:
     f["start"] = r.when(_p("startTime"), required=True)
     f["end"] = r.when(_p("endTime"), required=True)
@@ -291,16 +304,15 @@ def _event(r: _Reader, f: Fields, ctx: ParseContext) -> set[str]:
         r.fail(_p("timezone"), f"{f['timezone']!r} is not an IANA time zone")
     status = r.iri(_p("eventStatus"))
     f["event_status"] = status.rsplit("/", 1)[-1] if status else ""
-    if status and (not status.startswith(("http://schema.org/", "https://schema.org/"))
-                   or f["event_status"] not in EVENT_STATUSES):  # fmt: skip
-        r.fail(_p("eventStatus"), f"{status} is not one of schema.org's {', '.join(EVENT_STATUSES)}")
+    if status and (not status.startswith(STATUS_BASES) or f["event_status"] not in EVENT_STATUSES):
+        r.fail(_p("eventStatus"), f"{status} is not one of FEP-8a8e's {', '.join(EVENT_STATUSES)}")
     for place in r.nodes(_p("location")):
         if "VirtualLocation" in place.types():
             f["online_url"] = place.iri(_p("url"), external=True)
             place.unknown_keys({_p("url"), _p("name")})
         else:
             f["location"] = read_location(place)
-    f["organizers"] = tuple(r.iris(_p("organizers")))
+    f["organizers"] = tuple(_organizers(r))
     f["url"] = r.iri(_p("url"), external=True)
     return {_p(k) for k in ("startTime", "endTime", "timezone", "eventStatus", "location",
                             "organizers", "url", "summary")}  # fmt: skip

@@ -62,7 +62,9 @@ def facts(doc: dict[str, Any], base: str) -> list[Fact]:
                        ("pair:e-mail", "Courriel")):  # fmt: skip
         if doc.get(key):
             out.append((title, doc[key], f"mailto:{doc[key]}" if key == "pair:e-mail" else ""))
-    for key, title in (("attributedTo", "Porté par"), ("organizers", "Organisé par"),
+    for iri in _list((doc.get("organizers") or {}).get("items")):
+        out.append(("Organisé par", iri, iri))
+    for key, title in (("attributedTo", "Porté par"),
                        ("pair:partnerOf", "Partenaire de"), ("pair:involves", "Implique"),
                        ("pair:needs", "Besoin"), ("pair:offers", "Offre")):  # fmt: skip
         for iri in _list(doc.get(key)):

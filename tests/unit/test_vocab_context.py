@@ -199,8 +199,10 @@ def test_event_triples_use_fep_8a8e_iris() -> None:
     event = f"<{BASE}/events/repair_cafe_decembre>"
     lines = _nquads("event").splitlines()
     assert f'{event} <{FEP_8A8E}timezone> "Europe/Paris" .' in lines
-    assert f"{event} <{FEP_8A8E}eventStatus> <https://schema.org/EventScheduled> ." in lines
-    assert f"{event} <{FEP_8A8E}organizers> <{BASE}/initiatives/repair_cafe_massy> ." in lines
+    assert f"{event} <{FEP_8A8E}eventStatus> <{FEP_8A8E}EventScheduled> ." in lines
+    organizers = f"<{BASE}/events/repair_cafe_decembre#organizers>"
+    assert f"{event} <{FEP_8A8E}organizers> {organizers} ." in lines
+    assert f"{organizers} <{AS}items> <{BASE}/initiatives/repair_cafe_massy> ." in lines
     assert f'{event} <{PAIR}startDate> "2025-12-13T14:00:00+01:00"^^<{XSD}dateTime> .' in lines
     online = f"<{BASE}/events/repair_cafe_decembre#online>"
     assert f"{online} <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <{SCHEMA}VirtualLocation> ." in lines
