@@ -12,11 +12,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, literal_column, or_, select, text
+from sqlalchemy import Column, Float, Integer, MetaData, Select, Table, Text, and_, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from node.convert.common import fold
 from node.storage.tables import record_themes, records
+
+
+# The full-text tables are dialect-specific (created by the migration); these mirror them for queries.
+_fts_meta = MetaData()
+#: SQLite FTS5: the hidden column named like the table takes MATCH; `rank` is bm25.
+record_fts = Table("record_fts", _fts_meta, Column("rowid", Integer), Column("name", Text), Column("body", Text),
+                   Column("record_fts", Text), Column("rank", Float))  # fmt: skip
+record_text = Table("record_text", _fts_meta, Column("record_id", Integer), Column("tsv", TSVECTOR))
 
 
 @dataclass(frozen=True)
@@ -86,19 +95,16 @@ async def search(conn: AsyncConnection, q: SearchQuery) -> list[Hit]:
     words = fts5_query(q.text) if q.text else ""
     if q.text and not words:
         return []
+    order: list[Any] = [records.c.published.desc()]
     if words and conn.dialect.name == "postgresql":
-        tsquery = text("plainto_tsquery('french', :words)").bindparams(words=fold(q.text))
-        query = query.join(text("record_text ON record_text.record_id = records.id")).where(
-            literal_column("record_text.tsv").op("@@")(tsquery)
-        )
-        order: list[Any] = [literal_column("ts_rank(record_text.tsv, plainto_tsquery('french', :words))").desc()]
+        # Tokens are [a-z0-9]+ only, so the tsquery syntax cannot be injected; the last is a prefix.
+        tsquery = func.to_tsquery("french", " & ".join(re.findall(r"[a-z0-9]+", fold(q.text))) + ":*")
+        query = query.select_from(records.join(record_text, record_text.c.record_id == records.c.id))
+        query = query.where(record_text.c.tsv.op("@@")(tsquery))
+        order = [func.ts_rank(record_text.c.tsv, tsquery).desc()]
     elif words:
-        query = query.join(text("record_fts ON record_fts.rowid = records.id")).where(
-            text("record_fts MATCH :words").bindparams(words=words)
-        )
-        order = [literal_column("record_fts.rank")]
-    else:
-        order = [records.c.published.desc()]
+        query = query.select_from(records.join(record_fts, record_fts.c.rowid == records.c.id))
+        query = query.where(record_fts.c.record_fts.op("MATCH")(words))
+        order = [record_fts.c.rank]
     query = _filters(query, q).order_by(*order, records.c.id.desc()).limit(q.limit).offset(q.offset)
-    rows = await conn.execute(query, {"words": fold(q.text)} if words and conn.dialect.name == "postgresql" else {})
-    return [Hit(r.id, r.iri, r.kind, r.name, r.lat, r.lon, r.start_at) for r in rows]
+    return [Hit(r.id, r.iri, r.kind, r.name, r.lat, r.lon, r.start_at) for r in await conn.execute(query)]
