@@ -31,7 +31,7 @@ run: install
 	$(BIN)/oscartes serve --data $(DATA) --host $(HOST) --port $(PORT)
 
 lint: install-test
-	$(BIN)/ruff check vocab federation node tests bench scripts
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 test: lint

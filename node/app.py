@@ -13,8 +13,8 @@ import jinja2
 from aiohttp import web
 
 from node.config import Config
-from node.errors import NodeError, ValidationFailed
 from node.convert.common import now_utc
+from node.errors import NodeError, ValidationFailed
 from node.graph import SCHEMES_GRAPH, open_index
 from node.keys import CONFIG, DIRECTORY, ENGINE, INDEX, INDEXER, TASKS, TEMPLATES
 from node.routes import api, openapi, publish

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from node.convert.common import fold
 from node.storage.tables import record_themes, records
 
-
 # The full-text tables are dialect-specific (created by the migration); these mirror them for queries.
 _fts_meta = MetaData()
 #: SQLite FTS5: the hidden column named like the table takes MATCH; `rank` is bm25.

@@ -16,11 +16,10 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from vocab import schemes
-
 from node.convert.common import now_utc
 from node.graph import RdfIndex, replace_graph, replace_record
 from node.storage import repo
+from vocab import schemes
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)

@@ -175,7 +175,8 @@ async def test_nothing_half_written(node: RunningNode) -> None:
 
 async def test_malformed_bodies(node: RunningNode) -> None:
     url = f"{node.base}/api/initiatives"
-    async with node.http.post(url, data=b'{"name": "x",\n "oops"}', headers={**node.auth, "Content-Type": "application/json"}) as r:
+    as_json = {**node.auth, "Content-Type": "application/json"}
+    async with node.http.post(url, data=b'{"name": "x",\n "oops"}', headers=as_json) as r:
         body = await problem(r, 400)
     assert "line 2" in body["detail"]
     async with node.http.post(url, data=b"name=x", headers={**node.auth, "Content-Type": "text/plain"}) as r:

@@ -104,7 +104,7 @@ async def test_read_commands_work_while_serve_runs(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     assert oscartes("init", "--data", data, "--base-url", base).returncode == 0
-    server = subprocess.Popen(
+    server = subprocess.Popen(  # noqa: ASYNC220 - a long-lived server, not awaited here
         [sys.executable, "-m", "node.cli", "serve", "--data", data, "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip

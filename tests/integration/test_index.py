@@ -19,6 +19,7 @@ from node.workers.indexer import Indexer
 from tests import samples
 from tests.integration.conftest import RunningNode, start_node, stop_node
 
+AS = "https://www.w3.org/ns/activitystreams#"
 ADMIN = Principal(0, "admin", frozenset())
 
 
@@ -33,14 +34,13 @@ async def test_each_write_reaches_the_index(node: RunningNode) -> None:
     created = await node.create("initiatives", samples.initiative())
     iri = created["id"]
     assert {iri, f"{iri}#place", f"{iri}#address", f"{iri}#id-siren"} <= graph_subjects(index, graph)
-    names = index.select(f"SELECT ?n WHERE {{ GRAPH <{graph}> {{ <{iri}> <https://www.w3.org/ns/activitystreams#name> ?n }} }}")
-    assert [r["n"] for r in names] == ["Repair Café de Massy"]
+    names_query = f"SELECT ?n WHERE {{ GRAPH <{graph}> {{ <{iri}> <{AS}name> ?n }} }}"
+    assert [r["n"] for r in index.select(names_query)] == ["Repair Café de Massy"]
 
     changed = samples.initiative(name="Repair Café", location={"type": "Place", "name": "Ailleurs"})
     async with node.http.put(f"{node.base}/api/initiatives/repair_cafe_massy", json=changed, headers=node.auth) as r:
         assert r.status == 200
-    names = index.select(f"SELECT ?n WHERE {{ GRAPH <{graph}> {{ <{iri}> <https://www.w3.org/ns/activitystreams#name> ?n }} }}")
-    assert [r["n"] for r in names] == ["Repair Café"]
+    assert [r["n"] for r in index.select(names_query)] == ["Repair Café"]
     assert f"{iri}#address" not in graph_subjects(index, graph), "old fragment nodes are removed"
 
     async with node.http.delete(f"{node.base}/api/initiatives/repair_cafe_massy", headers=node.auth) as r:

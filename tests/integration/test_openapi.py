@@ -37,7 +37,7 @@ def test_every_route_is_described() -> None:
 
 async def test_schemathesis_against_the_running_node(node: RunningNode) -> None:
     binary = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
-    if not Path(binary).exists():
+    if not shutil.which(binary):
         pytest.skip("schemathesis (test extras) is not installed")
     await node.create("initiatives", samples.initiative())
     await node.create("events", samples.event())

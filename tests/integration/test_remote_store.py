@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy import select
 
 from node.graph import RemoteIndex, default_update_url
+from node.keys import INDEX
 from node.storage.db import make_engine
 from node.storage.tables import index_jobs
-from node.keys import INDEX
 from tests import samples
 from tests.conftest import free_port
 from tests.integration.conftest import start_node, stop_node
@@ -42,7 +41,7 @@ def oxigraph_server(tmp_path: Path) -> Iterator[str]:
     deadline = time.monotonic() + 20
     while True:
         try:
-            with urllib.request.urlopen(url + "/query?query=ASK%7B%7D", timeout=1):  # noqa: S310
+            with urllib.request.urlopen(url + "/query?query=ASK%7B%7D", timeout=1):
                 break
         except OSError:
             if time.monotonic() > deadline:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from vocab import schemes
-
 from node.storage.db import make_engine
 from node.storage.search import SearchQuery, fts5_query, search
 from tests import samples
 from tests.integration.conftest import RunningNode
+from vocab import schemes
 
 THEMES = samples.THEMES
 
