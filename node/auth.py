@@ -76,6 +76,17 @@ async def authenticate(conn: AsyncConnection, header: str | None) -> Principal:
     return Principal(row.id, row.role, frozenset(json.loads(row.initiatives)))
 
 
+async def list_tokens(conn: AsyncConnection) -> list[dict[str, object]]:
+    """What an operator may see of the tokens: never the secret (only its hash is stored)."""
+    rows = await conn.execute(select(tokens).order_by(tokens.c.id))
+    return [
+        {"id": r.id, "role": r.role, "initiatives": json.loads(r.initiatives), "label": r.label,
+         "created": r.created_at.isoformat(), "last_used": r.last_used_at.isoformat() if r.last_used_at else None,
+         "revoked": r.revoked}
+        for r in rows
+    ]  # fmt: skip
+
+
 async def revoke_token(conn: AsyncConnection, token_id: int) -> bool:
     result = await conn.execute(update(tokens).where(tokens.c.id == token_id).values(revoked=True))
     return bool(result.rowcount)

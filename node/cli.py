@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--initiative", action="append", default=[],
                    help="IRI or slug of an initiative an editor may edit (repeatable)")  # fmt: skip
     t.add_argument("--label", default="", help="a note to recognise the token later")
+    t = tsub.add_parser("list", help="list tokens (ids, roles, last use; never the secrets)")
+    _common(t)
+    t = tsub.add_parser("revoke", help="revoke a token by id")
+    _common(t)
+    t.add_argument("id", type=int, help="the token's id, from `oscartes token list`")
 
     p = sub.add_parser("reindex", help="rebuild the RDF index from SQL")
     _common(p)
@@ -167,6 +172,22 @@ async def _token(config: Config, role: str, initiatives: list[str], label: str) 
         await engine.dispose()
 
 
+async def _token_admin(config: Config, action: str, token_id: int) -> str:
+    from node.auth import list_tokens, revoke_token
+    from node.storage.db import make_engine
+
+    engine = make_engine(config.effective_database_url)
+    try:
+        async with engine.begin() as conn:
+            if action == "list":
+                return "\n".join(json.dumps(t, ensure_ascii=False) for t in await list_tokens(conn))
+            if not await revoke_token(conn, token_id):
+                raise NodeError(f"no token with id {token_id}")
+            return f"token {token_id} revoked"
+    finally:
+        await engine.dispose()
+
+
 async def _reindex(config: Config) -> str:
     from node.convert.common import now_utc
     from node.storage import repo
@@ -199,7 +220,20 @@ def _serve(config: Config, host: str, port: int) -> None:
 
     from node.app import create_app
 
+    asyncio.run(_check_schema(config))
     web.run_app(create_app(config), host=host, port=port, print=lambda m: log.info("%s", m))
+
+
+async def _check_schema(config: Config) -> None:
+    from node.storage.db import make_engine, schema_state
+
+    engine = make_engine(config.effective_database_url)
+    try:
+        current, head = await schema_state(engine)
+    finally:
+        await engine.dispose()
+    if current != head:
+        raise NodeError(f"the database schema is at {current}, this version needs {head}: run `oscartes init`")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -216,8 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _serve(config, args.host, args.port)
         elif args.command == "demo":
             print(asyncio.run(_demo(config)))
-        elif args.command == "token":
+        elif args.command == "token" and args.token_command == "create":  # noqa: S105 - a subcommand name
             print(asyncio.run(_token(config, args.role, args.initiative, args.label)))
+        elif args.command == "token":
+            print(asyncio.run(_token_admin(config, args.token_command, getattr(args, "id", 0))))
         elif args.command == "reindex":
             print(asyncio.run(_reindex(config)))
         elif args.command == "export":

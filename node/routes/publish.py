@@ -194,9 +194,17 @@ async def home_handler(request: web.Request) -> web.Response:
                        intro="Annuaire de l'économie sociale et solidaire du territoire.", next=None)  # fmt: skip
 
 
+async def health_handler(request: web.Request) -> web.Response:
+    """For monitoring: the database answers; how much index work waits."""
+    async with request.app[ENGINE].connect() as conn:
+        pending = await repo.pending_index_jobs(conn)
+    return web.json_response({"status": "ok", "pendingIndexWork": pending}, headers={"Cache-Control": "no-store"})
+
+
 def add_routes(app: web.Application) -> None:
     pattern = "{collection:" + "|".join(COLLECTIONS) + "}"
     app.router.add_get("/", home_handler)
     app.router.add_get("/ns/context.jsonld", context_handler)
+    app.router.add_get("/healthz", health_handler)
     app.router.add_get(f"/{pattern}", collection_handler)
     app.router.add_get(f"/{pattern}/{{slug:[a-z0-9_]{{1,64}}}}", record_handler)

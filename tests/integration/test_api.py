@@ -212,3 +212,25 @@ async def test_id_cannot_change_on_update(node: RunningNode) -> None:
     async with node.http.put(f"{node.base}/api/initiatives/repair_cafe_massy", json=moved, headers=node.auth) as r:
         body = await problem(r, 422)
     assert body["errors"][0]["pointer"] == "#/id"
+
+
+async def test_revoked_token_is_refused(node: RunningNode) -> None:
+    from node.auth import revoke_token
+    from node.storage.db import make_engine
+
+    editor = await node.token("admin", [])
+    async with await node.post("places", {"name": "Salle"}, token=editor) as r:
+        assert r.status == 201
+    engine = make_engine(node.config.effective_database_url)
+    async with engine.begin() as conn:
+        assert await revoke_token(conn, 2)
+    await engine.dispose()
+    async with await node.post("places", {"name": "Salle 2"}, token=editor) as r:
+        body = await problem(r, 401)
+    assert "revoked" in body["detail"]
+
+
+async def test_health(node: RunningNode) -> None:
+    async with node.http.get(f"{node.base}/healthz") as r:
+        assert r.status == 200
+        assert await r.json() == {"status": "ok", "pendingIndexWork": 0}

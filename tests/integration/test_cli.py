@@ -130,3 +130,15 @@ async def test_read_commands_work_while_serve_runs(tmp_path: Path) -> None:
     # the server indexed what the CLI wrote: nothing is left pending
     done = await asyncio.to_thread(oscartes, "reindex", "--data", data)
     assert done.returncode == 0 and "reindexed" in done.stdout
+
+
+def test_tokens_can_be_listed_and_revoked(tmp_path: Path) -> None:
+    data = str(tmp_path / "node")
+    assert oscartes("init", "--data", data).returncode == 0
+    secret = oscartes("token", "create", "--data", data, "--role", "admin", "--label", "laptop").stdout.strip()
+    listed = oscartes("token", "list", "--data", data).stdout
+    assert '"label": "laptop"' in listed and secret not in listed and '"revoked": false' in listed
+    assert oscartes("token", "revoke", "--data", data, "1").returncode == 0
+    assert '"revoked": true' in oscartes("token", "list", "--data", data).stdout
+    missing = oscartes("token", "revoke", "--data", data, "99")
+    assert missing.returncode == 1 and "no token with id 99" in missing.stderr
