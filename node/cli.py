@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -58,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("id", type=int, help="the token's id, from `oscartes token list`")
 
     p = sub.add_parser("reindex", help="rebuild the RDF index from SQL")
+    _common(p)
+
+    p = sub.add_parser("validate", help="check the node's records against the SHACL shapes")
     _common(p)
 
     p = sub.add_parser("export", help="write the whole directory to stdout")
@@ -204,6 +208,34 @@ async def _reindex(config: Config) -> str:
     return result
 
 
+async def _validate(config: Config) -> tuple[bool, str]:
+    """Validate the index when it is free, else the same triples read from SQL."""
+    from node.graph import EmbeddedIndex, open_index
+    from node.storage import repo
+    from node.storage.db import make_engine
+    from node.validate import store_from_ntriples, validate_graph
+
+    index = None
+    with contextlib.suppress(StoreBusy):  # then read the same triples from SQL
+        index = open_index(config.sparql_store, config.data_dir, config.sparql_update)
+    try:
+        if isinstance(index, EmbeddedIndex):
+            result = await asyncio.to_thread(validate_graph, index.store, config.graph_iri)
+        else:
+            engine = make_engine(config.effective_database_url)
+            async with engine.connect() as conn:
+                chunks = [s.ntriples async for s, _ in repo.all_live(conn, origin=config.graph_iri)]
+            await engine.dispose()
+            store = await asyncio.to_thread(store_from_ntriples, chunks, config.graph_iri)
+            result = await asyncio.to_thread(validate_graph, store, config.graph_iri)
+    finally:
+        if index is not None:
+            index.close()
+    if result.conforms:
+        return True, f"{config.graph_iri}: every record conforms to the shapes"
+    return False, result.text
+
+
 async def _export(config: Config, fmt: str) -> None:
     from node.exporter import export
     from node.storage.db import make_engine
@@ -256,6 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(asyncio.run(_token_admin(config, args.token_command, getattr(args, "id", 0))))
         elif args.command == "reindex":
             print(asyncio.run(_reindex(config)))
+        elif args.command == "validate":
+            ok, report = asyncio.run(_validate(config))
+            print(report)
+            return 0 if ok else 1
         elif args.command == "export":
             asyncio.run(_export(config, args.format))
     except ConfigError as exc:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import free_port
 
-COMMANDS = ["init", "serve", "demo", "token", "reindex", "export"]
+COMMANDS = ["init", "serve", "demo", "token", "reindex", "export", "validate"]
 
 
 def oscartes(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -142,3 +142,23 @@ def test_tokens_can_be_listed_and_revoked(tmp_path: Path) -> None:
     assert '"revoked": true' in oscartes("token", "list", "--data", data).stdout
     missing = oscartes("token", "revoke", "--data", data, "99")
     assert missing.returncode == 1 and "no token with id 99" in missing.stderr
+
+
+def test_validate_reports_what_breaks_the_shapes(tmp_path: Path) -> None:
+    data = str(tmp_path / "node")
+    base = "http://127.0.0.1:8999"
+    assert oscartes("init", "--data", data, "--base-url", base).returncode == 0
+    assert oscartes("demo", "--data", data).returncode == 0
+    ok = oscartes("validate", "--data", data)
+    assert ok.returncode == 0 and "every record conforms" in ok.stdout, ok.stdout[-2000:]
+    store = ox.Store(str(Path(data) / "rdf"))
+    event = f"{base}/events/broken"
+    store.update(
+        "PREFIX as: <https://www.w3.org/ns/activitystreams#> PREFIX xsd: <http://www.w3.org/2001/XMLSchema#> "
+        f"INSERT DATA {{ GRAPH <{base}/dataset> {{ <{event}> a as:Event ; "
+        'as:startTime "2025-01-02T10:00:00Z"^^xsd:dateTime ; as:endTime "2025-01-01T10:00:00Z"^^xsd:dateTime . } }'
+    )
+    del store
+    broken = oscartes("validate", "--data", data)
+    assert broken.returncode == 1
+    assert event in broken.stdout and "Conforms: False" in broken.stdout
