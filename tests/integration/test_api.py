@@ -234,3 +234,20 @@ async def test_health(node: RunningNode) -> None:
     async with node.http.get(f"{node.base}/healthz") as r:
         assert r.status == 200
         assert await r.json() == {"status": "ok", "pendingIndexWork": 0}
+
+
+@pytest.mark.parametrize("collection", ["initiatives", "events", "needs", "places", "resources"])
+async def test_published_document_goes_back_in_unchanged(node: RunningNode, collection: str) -> None:
+    """Same shape in and out: what the node publishes, sent back, changes nothing but `updated`."""
+    await node.create("initiatives", samples.initiative())
+    doc = {"initiatives": samples.initiative("second"), "events": samples.event(), "needs": samples.proposal(),
+           "places": samples.place(), "resources": samples.resource()}[collection]  # fmt: skip
+    created = await node.create(collection, doc)
+    async with node.http.get(created["id"], headers={"Accept": AS2}) as r:
+        published = await r.json(content_type=None)
+    api_url = created["id"].replace(node.base, f"{node.base}/api")
+    async with node.http.put(api_url, json=published, headers=node.auth) as r:
+        assert r.status == 200, await r.text()
+    async with node.http.get(created["id"], headers={"Accept": AS2}) as r:
+        again = await r.json(content_type=None)
+    assert {k: v for k, v in again.items() if k != "updated"} == {k: v for k, v in published.items() if k != "updated"}
