@@ -38,6 +38,7 @@ test: lint
 	$(BIN)/python -m pytest -q -ra
 
 bench: install-test
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run_all
 
 clean:

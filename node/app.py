@@ -6,22 +6,44 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import jinja2
 from aiohttp import web
 
+from federation import signatures as sig
+from federation.fetch import FetchPolicy, GuardedClient, Signer
+from node import actors
 from node.config import Config
 from node.convert.common import now_utc
 from node.errors import NodeError, ValidationFailed
 from node.graph import SCHEMES_GRAPH, open_index
-from node.keys import CONFIG, DIRECTORY, ENGINE, INDEX, INDEXER, TASKS, TEMPLATES
-from node.routes import api, openapi, publish
+from node.keys import (
+    CLIENT,
+    CONFIG,
+    DELIVERER,
+    DIRECTORY,
+    ENGINE,
+    INBOX_WORKER,
+    INDEX,
+    INDEXER,
+    LIMITER,
+    REMOTE,
+    TASKS,  # fmt: skip
+    TEMPLATES,
+)
+from node.ratelimit import RateLimiter
+from node.remote import Remote
+from node.routes import activitypub, api, openapi, publish
 from node.routes import vocab as vocab_routes
+from node.routes.activitypub import TooManyRequests, software_version
 from node.service import Directory
 from node.storage import repo
 from node.storage.db import make_engine, schema_state
+from node.workers.delivery import Deliverer
+from node.workers.inbox import InboxWorker
 from node.workers.indexer import Indexer
 
 log = logging.getLogger(__name__)
@@ -43,6 +65,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     except ValidationFailed as exc:
         errors = [{"pointer": e.pointer, "detail": e.detail} for e in exc.errors]
         return problem(exc.status, exc.title, exc.detail, errors=errors)
+    except TooManyRequests as exc:
+        response = problem(exc.status, exc.title, exc.detail)
+        response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return response
     except NodeError as exc:
         return problem(exc.status, exc.title, exc.detail)
     except web.HTTPRequestEntityTooLarge as exc:
@@ -69,16 +95,40 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         await repo.enqueue_index(conn, "schemes", SCHEMES_GRAPH, SCHEMES_GRAPH, now_utc())
     indexer = Indexer(engine, index, config.index_batch)
     app[ENGINE], app[INDEX], app[INDEXER] = engine, index, indexer
-    app[DIRECTORY] = Directory(config, engine, indexer)
+    policy = FetchPolicy.allowing_private() if config.allow_private else FetchPolicy()
+    client = GuardedClient(replace(policy, user_agent=f"Oscartes/{software_version()} (+{config.base_url}/)"))
+    await client.start()
+    async with engine.begin() as conn:
+        node_actor = await actors.ensure(conn, config, actors.node_actor_iri(config), actors.NODE_USERNAME,
+                                         "application")  # fmt: skip
+    remote = Remote(engine, client, signer(config, node_actor))
+    deliverer = Deliverer(config, engine, client)
+    inbox_worker = InboxWorker(config, engine, client, remote, deliverer.kick)
+    app[CLIENT], app[REMOTE], app[DELIVERER], app[INBOX_WORKER] = client, remote, deliverer, inbox_worker
+    app[LIMITER] = RateLimiter(config.inbox_rate_per_minute)
+    app[DIRECTORY] = Directory(config, engine, indexer, deliverer.kick)
     await indexer.run_once()  # replay what a crash or a CLI command left pending
-    task = asyncio.create_task(indexer.run_forever())
-    app[TASKS] = [task]
+    tasks = [asyncio.create_task(w.run_forever()) for w in (indexer, deliverer, inbox_worker)]
+    app[TASKS] = tasks
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await client.close()
     await asyncio.to_thread(index.close)
     await engine.dispose()
+
+
+def signer(config: Config, actor: actors.LocalActor) -> Signer:
+    """Signed GETs by the node's actor: what authorized-fetch servers ask of us."""
+    key = actors.private_key(config, actor)
+
+    def sign(method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> Mapping[str, str]:
+        return sig.sign_request(method, url, headers, body, actor.key_id, key)
+
+    return sign
 
 
 def create_app(config: Config) -> web.Application:
@@ -93,4 +143,5 @@ def create_app(config: Config) -> web.Application:
     vocab_routes.add_routes(app)
     api.add_routes(app)
     openapi.add_routes(app)
+    activitypub.add_routes(app)
     return app

@@ -81,10 +81,12 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 async def _init(config: Config) -> str:
+    from node.actors import ensure_secret
     from node.storage.db import make_engine, migrate
 
     config.data_dir.mkdir(parents=True, exist_ok=True)
     write_node_file(config)
+    ensure_secret(config.data_dir)
     engine = make_engine(config.effective_database_url)
     try:
         await migrate(engine)
@@ -144,7 +146,7 @@ async def _demo(config: Config) -> str:
                     skipped += 1
                     continue
             try:
-                await directory.create(kind, doc, admin)
+                await directory.create(kind, doc, admin, fanout=False)  # an import floods no one
             except ValidationFailed as exc:
                 raise NodeError(f"demo record {n} ({doc.get('id')}): {exc.detail}") from exc
             created += 1

@@ -29,6 +29,15 @@ class Config:
     page_size: int = 20
     #: Index work applied per worker pass; bounded so one pass never holds the loop long.
     index_batch: int = 200
+    #: Outgoing fetches and deliveries may reach private and loopback addresses (tests only).
+    allow_private: bool = False
+    #: Signed GETs required for ActivityPub representations (Mastodon's "authorized fetch").
+    authorized_fetch: bool = False
+    signature_window_seconds: int = 3600
+    #: Inbox POSTs accepted per remote host per minute before 429.
+    inbox_rate_per_minute: int = 1200
+    #: Followers/following collections list their members (their counts are always public).
+    follower_lists_public: bool = True
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -71,6 +80,7 @@ def load_config(
     base_url: str | None = None,
     database_url: str | None = None,
     sparql_store: str | None = None,
+    allow_private: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> Config:
     """Options win over OSCARTES_* variables, which win over data_dir/node.toml written by init."""
@@ -88,8 +98,13 @@ def load_config(
     store = sparql_store or env.get("OSCARTES_SPARQL_STORE") or saved.get("sparql_store", EMBEDDED)
     if store != EMBEDDED and urlsplit(store).scheme not in ("http", "https"):
         raise ConfigError(f"the SPARQL store is 'embedded' or an http(s) query URL, not {store!r}")
+    flags = {name: env.get(var, "").lower() in ("1", "true", "yes", "on")
+             for name, var in (("allow_private", "OSCARTES_ALLOW_PRIVATE_ADDRESSES"),
+                               ("authorized_fetch", "OSCARTES_AUTHORIZED_FETCH"))}  # fmt: skip
     return Config(
         data_dir=path,
+        allow_private=allow_private or flags["allow_private"],
+        authorized_fetch=flags["authorized_fetch"],
         base_url=normalise_base_url(base),
         database_url=database_url or env.get("OSCARTES_DATABASE_URL") or saved.get("database_url", ""),
         sparql_store=store,

@@ -1,9 +1,11 @@
-"""The node's errors: one root, families below it, one middleware maps them to HTTP."""
+"""The node's errors: the root lives in federation/errors.py; the application's families here."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from federation.errors import MalformedActivity, NodeError, Refused, RemoteError, SignatureError
 
 
 @dataclass(frozen=True)
@@ -12,15 +14,6 @@ class FieldError:
 
     pointer: str
     detail: str
-
-
-class NodeError(Exception):
-    status = 500
-    title = "Internal error"
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
 
 
 class NotFound(NodeError):
@@ -80,3 +73,6 @@ class StoreBusy(NodeError):
 
     status = 503
     title = "RDF store busy"
+
+
+__all__ = ["MalformedActivity", "NodeError", "Refused", "RemoteError", "SignatureError"]

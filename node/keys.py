@@ -8,9 +8,14 @@ import jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from federation.fetch import GuardedClient
 from node.config import Config
 from node.graph import RdfIndex
+from node.ratelimit import RateLimiter
+from node.remote import Remote
 from node.service import Directory
+from node.workers.delivery import Deliverer
+from node.workers.inbox import InboxWorker
 from node.workers.indexer import Indexer
 
 CONFIG = web.AppKey("config", Config)
@@ -20,3 +25,8 @@ INDEXER = web.AppKey("indexer", Indexer)
 DIRECTORY = web.AppKey("directory", Directory)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 TASKS = web.AppKey("tasks", list[asyncio.Task[None]])
+CLIENT = web.AppKey("client", GuardedClient)
+REMOTE = web.AppKey("remote", Remote)
+DELIVERER = web.AppKey("deliverer", Deliverer)
+INBOX_WORKER = web.AppKey("inbox_worker", InboxWorker)
+LIMITER = web.AppKey("limiter", RateLimiter)

@@ -68,6 +68,8 @@ class Record:
     opening_hours: str = ""
     email: str = ""
     email_public: bool = False
+    #: the initiative's actor asks its host before accepting a follower
+    manually_approves: bool = False
     phone: str = ""
     partners: tuple[str, ...] = ()
     involves: tuple[str, ...] = ()
@@ -87,11 +89,21 @@ class Record:
 
 
 @dataclass(frozen=True)
+class ActorView:
+    """What makes an initiative's record an ActivityPub actor too."""
+
+    public_pem: str
+    shared_inbox: str
+    manually_approves: bool = False
+
+
+@dataclass(frozen=True)
 class Links:
-    """What other records say about this one, computed by the node (never stored in the record)."""
+    """What the node adds to a record from elsewhere: other records' links, its actor keys."""
 
     needs: tuple[str, ...] = ()
     offers: tuple[str, ...] = ()
+    actor: ActorView | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -11,14 +12,15 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from node import actors, federate
 from node.auth import Principal
 from node.config import Config
-from node.convert.as2 import record_to_as2
+from node.convert.as2 import record_to_as2, tombstone_to_as2
 from node.convert.common import fold, now_utc, slugify
 from node.convert.parse import ParseContext, record_from_jsonld
 from node.convert.rdf import doc_to_triples, to_ntriples
 from node.errors import Conflict, FieldError, Gone, NotFound, ValidationFailed
-from node.records import COLLECTION_OF, Kind, Links, Record, Stored, Tombstone
+from node.records import COLLECTION_OF, ActorView, Kind, Links, Record, Stored, Tombstone
 from node.storage import repo
 from node.workers.indexer import Indexer
 from vocab import schemes
@@ -41,8 +43,10 @@ def render(record: Record, links: Links, config: Config) -> repo.Rendering:
 
 
 class Directory:
-    def __init__(self, config: Config, engine: AsyncEngine, indexer: Indexer | None) -> None:
+    def __init__(self, config: Config, engine: AsyncEngine, indexer: Indexer | None,
+                 on_outgoing: Callable[[], None] | None = None) -> None:  # fmt: skip
         self.config, self.engine, self.indexer = config, engine, indexer
+        self.on_outgoing = on_outgoing
 
     def parse_context(self, now: datetime) -> ParseContext:
         return ParseContext(
@@ -60,26 +64,30 @@ class Directory:
             raise NotFound(f"no {kind} at {iri}")
         return stored
 
-    async def create(self, kind: Kind, doc: Any, who: Principal) -> Stored:
+    async def create(self, kind: Kind, doc: Any, who: Principal, *, fanout: bool = True) -> Stored:
         now = now_utc()
         draft = record_from_jsonld(doc, kind, self.parse_context(now))
         who.may_create(kind, draft.record)
         async with self.engine.begin() as conn:
             await self._check_references(conn, draft.record)
             slug = draft.requested_slug or await self._free_slug(conn, kind, draft.record.name)
+            if kind == "initiative" and slug in actors.RESERVED:
+                raise ValidationFailed([FieldError("#/id", f"{slug!r} is reserved for the node's own accounts")])
             if draft.requested_slug and await repo.slug_taken(conn, kind, slug):
                 raise Conflict(f"{self.config.base_url}/{COLLECTION_OF[kind]}/{slug} already exists")
             record = replace(draft.record, slug=slug, iri=f"{self.config.base_url}/{COLLECTION_OF[kind]}/{slug}")
             links = await self._links(conn, record)
+            rendering = render(record, links, self.config)
             try:
-                await repo.insert_record(conn, record, render(record, links, self.config), self.config.graph_iri)
+                await repo.insert_record(conn, record, rendering, self.config.graph_iri)
             except IntegrityError as exc:
                 raise Conflict(f"{record.iri} already exists") from exc
             await self._after_write(conn, record, None, now)
+            await self._announce(conn, "Create", record, json.loads(rendering.doc), now, fanout)
         await self._index_now()
         return await self.get(kind, slug)
 
-    async def update(self, kind: Kind, slug: str, doc: Any, who: Principal) -> Stored:
+    async def update(self, kind: Kind, slug: str, doc: Any, who: Principal, *, fanout: bool = True) -> Stored:
         now = now_utc()
         current = await self.get(kind, slug)
         if current.deleted is not None:
@@ -93,6 +101,7 @@ class Directory:
             rendering = render(record, links, self.config)
             await repo.update_record(conn, current.id, record, rendering, self.config.graph_iri)
             await self._after_write(conn, record, current.record, now)
+            await self._announce(conn, "Update", record, json.loads(rendering.doc), now, fanout)
         await self._index_now()
         return await self.get(kind, slug)
 
@@ -105,8 +114,31 @@ class Directory:
         async with self.engine.begin() as conn:
             await repo.mark_deleted(conn, current.id, now)
             await self._after_write(conn, None, current.record, now)
+            tombstone = Tombstone(current.record.iri, kind, now)
+            await self._announce(conn, "Delete", current.record, tombstone_to_as2(tombstone, ""), now, True)
         await self._index_now()
-        return Tombstone(current.record.iri, kind, now)
+        return tombstone
+
+    async def _announce(self, conn: AsyncConnection, kind: str, record: Record, doc: dict[str, Any],
+                        now: datetime, fanout: bool) -> None:  # fmt: skip
+        """Tell the acting initiative's followers, in the same transaction as the write."""
+        if record.kind == "initiative":
+            if kind == "Create":
+                return  # a new account has no followers yet
+            actor, obj = record.iri, (doc if kind == "Update" else record.iri)
+        elif record.attributed_to and record.kind != "place":
+            actor, obj = record.attributed_to, doc
+        else:
+            return
+        if isinstance(obj, dict):
+            obj = {k: v for k, v in obj.items() if k != "@context"}
+            obj.setdefault("attributedTo", actor)
+        if isinstance(obj, str):
+            await federate.publish_ref(conn, self.config, actor, kind, obj, now, fanout=fanout)
+        else:
+            await federate.publish(conn, self.config, actor, kind, obj, now, fanout=fanout)
+        if fanout and self.on_outgoing is not None:
+            self.on_outgoing()
 
     async def _after_write(self, conn: AsyncConnection, new: Record | None, old: Record | None, now: datetime) -> None:
         """Queue index work for the record and re-render the initiatives whose links changed."""
@@ -126,9 +158,16 @@ class Directory:
         if record.kind != "initiative" or not record.iri:
             return Links()
         owned = await repo.owned(conn, record.iri, LINKED_KINDS)
+        actor = await actors.get(conn, record.iri)
+        if actor is None:  # every initiative is an actor: its keys are made with it
+            actor = await actors.ensure(conn, self.config, record.iri, record.slug, "initiative")
+        if actor.manually_approves != record.manually_approves:
+            await actors.set_manual_approval(conn, record.iri, record.manually_approves)
+        view = ActorView(actor.public_pem, f"{self.config.base_url}/inbox", record.manually_approves)
         return Links(
             needs=tuple(iri for kind, iri in owned if kind == "need"),
             offers=tuple(iri for kind, iri in owned if kind == "offer"),
+            actor=view,
         )
 
     async def _check_references(self, conn: AsyncConnection, record: Record) -> None:
@@ -144,7 +183,7 @@ class Directory:
         limit = 30 if kind == "initiative" else 60
         base = slugify(name, limit)
         slug, n = base, 1
-        while await repo.slug_taken(conn, kind, slug):
+        while await repo.slug_taken(conn, kind, slug) or (kind == "initiative" and slug in actors.RESERVED):
             n += 1
             suffix = f"_{n}"
             slug = base[: limit - len(suffix)] + suffix

@@ -3,11 +3,13 @@ needs arrays to stay arrays and the literal AS2 context URL first)."""
 
 from __future__ import annotations
 
+import html
 from typing import Any
+from urllib.parse import urlsplit
 
 from node.convert.common import FEP_8A8E, OM2_ONE, PUBLIC, fmt_datetime, human_when
-from node.records import Address, Links, Location, Record, Tombstone
-from vocab import AS2_CONTEXT
+from node.records import ActorView, Address, Links, Location, Record, Tombstone
+from vocab import AS2_CONTEXT, SECURITY_CONTEXT, schemes
 
 Doc = dict[str, Any]
 
@@ -142,7 +144,45 @@ def initiative_to_as2(record: Record, links: Links, context_url: str) -> Doc:
     _put(doc, "osc:cooperationStage", record.cooperation_stage)
     if record.icon:
         doc["icon"] = {"id": f"{record.iri}#icon", "type": "Image", "url": record.icon}
+    if links.actor is not None:
+        actor_fields(doc, record, links.actor, context_url)
     return _common_tail(doc, record)
+
+
+def actor_fields(doc: Doc, record: Record, actor: ActorView, context_url: str) -> None:
+    """The same IRI is the directory entry and the followable account (INTEROP.md's checklist)."""
+    iri = record.iri
+    doc["@context"] = [AS2_CONTEXT, SECURITY_CONTEXT, context_url]
+    doc["inbox"] = f"{iri}/inbox"
+    doc["outbox"] = f"{iri}/outbox"
+    doc["followers"] = f"{iri}/followers"
+    doc["following"] = f"{iri}/following"
+    doc["featured"] = f"{iri}/featured"
+    doc["endpoints"] = {"id": f"{iri}#endpoints", "sharedInbox": actor.shared_inbox}
+    doc["publicKey"] = {"id": f"{iri}#main-key", "owner": iri, "publicKeyPem": actor.public_pem}
+    doc["manuallyApprovesFollowers"] = actor.manually_approves
+    doc["discoverable"] = True
+    doc["indexable"] = True
+    doc["attachment"] = profile_fields(record)
+    doc["attributionDomains"] = [urlsplit(iri).netloc]
+
+
+def profile_fields(record: Record) -> list[Doc]:
+    """Mastodon's profile fields: a PropertyValue array (always a list, even of one)."""
+    fields: list[tuple[str, str, str]] = []
+    if record.location is not None and (line := address_line(record.location)):
+        fields.append(("address", "Adresse", html.escape(line)))
+    if record.homepage:
+        href = html.escape(record.homepage, quote=True)
+        text = html.escape(record.homepage.split("://", 1)[-1].rstrip("/"))
+        link = f'<a href="{href}" rel="me nofollow noopener" target="_blank">{text}</a>'
+        fields.append(("website", "Site web", link))
+    if record.legal_form and (concept := schemes.concepts().get(record.legal_form)):
+        fields.append(("legal-form", "Forme juridique", html.escape(concept.label())))
+    for ident in record.identifiers:
+        fields.append((f"id-{ident.scheme.lower()}-field", ident.scheme, ident.value))
+    return [{"id": f"{record.iri}#field-{key}", "type": "PropertyValue", "name": name, "value": value}
+            for key, name, value in fields]  # fmt: skip
 
 
 def event_to_as2(record: Record, context_url: str) -> Doc:

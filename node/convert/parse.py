@@ -46,7 +46,9 @@ MAX_NAME, MAX_TEXT, MAX_SHORT = 300, 20_000, 500
 COMPUTED = {PAIR + "label", PAIR + "description", PAIR + "startDate", PAIR + "endDate",
             PAIR + "latitude", PAIR + "longitude", PAIR + "hasLocation", PAIR + "hasPostalAddress",
             PAIR + "addressStreet", PAIR + "addressZipCode", PAIR + "addressLocality",
-            PAIR + "addressCountry", PAIR + "needs", PAIR + "offers", AS + "to", AS + "cc"}  # fmt: skip
+            PAIR + "addressCountry", PAIR + "needs", PAIR + "offers", AS + "to", AS + "cc",
+            *(TERMS[k][0] for k in ("inbox", "outbox", "followers", "following", "featured", "endpoints", "publicKey",
+                                    "discoverable", "indexable", "attachment", "attributionDomains"))}  # fmt: skip
 _KEY_OF = {iri: key for key, (iri, _) in TERMS.items()}
 _TYPE_OF = {iri: name for name, iri in TYPES.items()}
 Node = Mapping[str, Any]
@@ -265,6 +267,7 @@ def _initiative(r: _Reader, f: Fields, ctx: ParseContext) -> set[str]:
     if f["email"] and not EMAIL_RE.match(f["email"]):
         r.fail(_p("pair:e-mail"), f"{f['email']!r} is not an email address")
     f["email_public"] = r.flag(EMAIL_PUBLIC)
+    f["manually_approves"] = r.flag(_p("manuallyApprovesFollowers"))
     f["phone"] = r.text(_p("pair:phone"), limit=64)
     f["partners"] = tuple(r.iris(_p("pair:partnerOf")))
     f["involves"] = tuple(r.iris(_p("pair:involves")))
@@ -279,7 +282,7 @@ def _initiative(r: _Reader, f: Fields, ctx: ParseContext) -> set[str]:
     return {_p(k) for k in ("preferredUsername", "summary", "url", "pair:homePage",
             "essglobal:legalForm", "schema:identifier", "schema:openingHours", "pair:e-mail",
             "pair:phone", "pair:partnerOf", "pair:involves", "osc:cooperationStage", "icon",
-            "location")} | {EMAIL_PUBLIC}  # fmt: skip
+            "location", "manuallyApprovesFollowers")} | {EMAIL_PUBLIC}  # fmt: skip
 
 
 def _organizers(r: _Reader) -> list[str]:

@@ -21,9 +21,11 @@ VF = "https://w3id.org/valueflows/ont/vf#"
 OM2 = "http://www.ontology-of-units-of-measure.org/resource/om-2/"
 XSD = "http://www.w3.org/2001/XMLSchema#"
 FEP_8A8E = "https://w3id.org/fep/8a8e/"
+SEC = "https://w3id.org/security#"
+TOOT = "http://joinmastodon.org/ns#"
 RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 
-ValueKind = Literal["iri", "str", "datetime", "float", "number", "node"]
+ValueKind = Literal["iri", "str", "datetime", "float", "number", "bool", "node", "skip"]
 
 TERMS: dict[str, tuple[str, ValueKind]] = {
     "preferredUsername": (AS + "preferredUsername", "str"),
@@ -62,6 +64,22 @@ TERMS: dict[str, tuple[str, ValueKind]] = {
     "resourceQuantity": (VF + "resourceQuantity", "node"),
     "hasUnit": (OM2 + "hasUnit", "iri"),
     "hasNumericalValue": (OM2 + "hasNumericalValue", "number"),
+    "inbox": ("http://www.w3.org/ns/ldp#inbox", "iri"),
+    "outbox": (AS + "outbox", "iri"),
+    "followers": (AS + "followers", "iri"),
+    "following": (AS + "following", "iri"),
+    "featured": (TOOT + "featured", "iri"),
+    "endpoints": (AS + "endpoints", "node"),
+    "sharedInbox": (AS + "sharedInbox", "iri"),
+    "publicKey": (SEC + "publicKey", "node"),
+    "owner": (SEC + "owner", "iri"),
+    "publicKeyPem": (SEC + "publicKeyPem", "str"),
+    "manuallyApprovesFollowers": (AS + "manuallyApprovesFollowers", "bool"),
+    "discoverable": (TOOT + "discoverable", "bool"),
+    "indexable": (TOOT + "indexable", "bool"),
+    "attachment": (AS + "attachment", "node"),
+    # Bare domain names, coerced to @id by Mastodon's context: relative IRIs, which JSON-LD drops.
+    "attributionDomains": (TOOT + "attributionDomains", "skip"),
     "pair:label": (PAIR + "label", "str"),
     "pair:description": (PAIR + "description", "str"),
     "pair:homePage": (PAIR + "homePage", "iri"),
@@ -119,6 +137,8 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _literal(value: Any, kind: ValueKind) -> ox.Literal:
+    if kind == "bool":
+        return ox.Literal("true" if value else "false", datatype=ox.NamedNode(XSD + "boolean"))
     if kind == "datetime":
         return ox.Literal(value, datatype=ox.NamedNode(XSD + "dateTime"))
     if kind in ("float", "number"):
@@ -142,6 +162,8 @@ def doc_to_triples(doc: Mapping[str, Any]) -> Iterator[ox.Triple]:
                 yield ox.Triple(subject, RDF_TYPE, ox.NamedNode(TYPES[name]))
             continue
         predicate_iri, kind = TERMS[key]
+        if kind == "skip":
+            continue
         predicate = ox.NamedNode(predicate_iri)
         for value in _as_list(raw):
             if kind == "node":

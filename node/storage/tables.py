@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -117,4 +118,135 @@ tokens = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("last_used_at", UtcDateTime()),
     Column("revoked", Boolean, nullable=False, default=False),
+)
+
+
+def _work_columns() -> list[Column[Any]]:
+    """What every durable work row carries: a state, its attempts and when to try again."""
+    return [
+        Column("state", String(16), nullable=False, default="pending"),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("next_attempt_at", UtcDateTime(), nullable=False),
+        Column("locked_until", UtcDateTime()),
+        Column("last_error", Text),
+        Column("created_at", UtcDateTime(), nullable=False),
+    ]
+
+
+#: This node's actors (its initiatives and the node itself) and their keys.
+actors = Table(
+    "actors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("iri", String(2048), nullable=False, unique=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("public_pem", Text, nullable=False),
+    Column("private_pem", Text, nullable=False),  # encrypted with the node's secret
+    Column("manually_approves", Boolean, nullable=False, default=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+remote_actors = Table(
+    "remote_actors",
+    metadata,
+    Column("iri", String(2048), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("username", String(255), nullable=False),
+    Column("inbox", String(2048), nullable=False),
+    Column("shared_inbox", String(2048)),
+    Column("key_id", String(2048)),
+    Column("public_pem", Text),
+    Column("doc", Text, nullable=False),
+    Column("fetched_at", UtcDateTime(), nullable=False),
+    Index("ix_remote_actors_key_id", "key_id"),
+)
+
+follows = Table(
+    "follows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("follower", String(2048), nullable=False),
+    Column("target", String(2048), nullable=False),
+    Column("activity_id", String(2048), nullable=False),
+    Column("state", String(16), nullable=False),  # pending, accepted, rejected
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("follower", "target", name="uq_follows_pair"),
+    Index("ix_follows_target", "target", "state"),
+    Index("ix_follows_activity", "activity_id"),
+)
+
+#: Signed, verified activities as received: stored before the 202, processed by a worker.
+inbox_items = Table(
+    "inbox_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("activity_id", String(2048), unique=True),
+    Column("activity_type", String(64), nullable=False),
+    Column("actor", String(2048), nullable=False),
+    Column("recipient", String(2048), nullable=False),
+    Column("key_id", String(2048), nullable=False),
+    Column("body", Text, nullable=False),
+    *_work_columns(),
+    Index("ix_inbox_items_state", "state", "next_attempt_at", "id"),
+)
+
+#: What this node's actors published (their outboxes); every id dereferences.
+activities = Table(
+    "activities",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("iri", String(2048), nullable=False, unique=True),
+    Column("actor", String(2048), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("object", String(2048), nullable=False),
+    Column("doc", Text, nullable=False),
+    Column("public", Boolean, nullable=False),
+    Column("published", UtcDateTime(), nullable=False),
+    Index("ix_activities_actor", "actor", "published", "id"),
+)
+
+#: One row per (activity, target inbox): the unit of delivery, retried until done or final.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("activity_id", Integer, ForeignKey("activities.id", ondelete="CASCADE"), nullable=False),
+    Column("inbox", String(2048), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("last_status", Integer),
+    *_work_columns(),
+    UniqueConstraint("activity_id", "inbox", name="uq_deliveries_activity_inbox"),
+    Index("ix_deliveries_state", "state", "next_attempt_at", "id"),
+)
+
+hosts = Table(
+    "hosts",
+    metadata,
+    Column("host", String(255), primary_key=True),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("unavailable_until", UtcDateTime()),
+    Column("last_success_at", UtcDateTime()),
+)
+
+domain_blocks = Table(
+    "domain_blocks",
+    metadata,
+    Column("domain", String(255), primary_key=True),
+    Column("reason", Text, nullable=False, default=""),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+#: Flag activities: moderation reports for the node's host.
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("activity_id", String(2048)),
+    Column("reporter", String(2048), nullable=False),
+    Column("objects", Text, nullable=False),
+    Column("content", Text, nullable=False, default=""),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("resolved", Boolean, nullable=False, default=False),
 )

@@ -1,0 +1,276 @@
+"""Processes received activities: JSON-LD expansion (offline loader; unknown contexts fetched
+once through the guarded client and cached), authority checks, then one handler per type.
+The same activity id twice changes nothing: the inbox stores each id once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from federation.activity import Envelope, check_authority, envelope, host, ref
+from federation.errors import NodeError
+from federation.fetch import GuardedClient
+from node import actors, federate
+from node.config import Config
+from node.convert.common import now_utc
+from node.remote import Remote
+from node.storage.tables import follows, inbox_items, remote_actors, reports
+from node.workers.indexer import next_attempt
+from vocab.jsonld import expand
+from vocab.loader import UnknownContextError, make_document_loader, own_context
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=5)
+AS = "https://www.w3.org/ns/activitystreams#"
+
+
+@dataclass(frozen=True)
+class Received:
+    """A stored activity, its compact JSON, its JSON-LD expansion and its envelope."""
+
+    item_id: int
+    doc: Mapping[str, Any]
+    expanded: Mapping[str, Any]
+    env: Envelope
+
+
+Handler = Callable[["InboxWorker", Received], Awaitable[str]]
+
+
+class InboxWorker:
+    def __init__(self, config: Config, engine: AsyncEngine, client: GuardedClient, remote: Remote,
+                 on_outgoing: Callable[[], None]) -> None:  # fmt: skip
+        self.config, self.engine, self.client, self.remote = config, engine, client, remote
+        self.on_outgoing = on_outgoing
+        self._contexts: dict[str, Any] = {}
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        done = 0
+        async with self._lock:
+            while items := await self._claim():
+                for item in items:
+                    done += await self._process(item)
+        return done
+
+    async def _claim(self) -> list[Any]:
+        now = now_utc()
+        due = (select(inbox_items.c.id)
+               .where(inbox_items.c.state == "pending", inbox_items.c.next_attempt_at <= now,
+                      or_(inbox_items.c.locked_until.is_(None), inbox_items.c.locked_until < now))
+               .order_by(inbox_items.c.id).limit(100))  # fmt: skip
+        async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            result = await conn.execute(
+                update(inbox_items).where(inbox_items.c.id.in_(due.scalar_subquery()))
+                .values(locked_until=now + LEASE, attempts=inbox_items.c.attempts + 1)
+                .returning(inbox_items.c.id, inbox_items.c.body, inbox_items.c.attempts)
+            )  # fmt: skip
+            return sorted(result.all(), key=lambda r: r.id)
+
+    async def _process(self, item: Any) -> int:
+        try:
+            doc = json.loads(item.body)
+            env = envelope(doc)
+            check_authority(env)
+            expanded = await self._expand(doc)
+            handler = INBOX_HANDLERS.get(env.type)
+            outcome = await handler(self, Received(item.id, doc, expanded, env)) if handler else "ignored"
+        except NodeError as exc:
+            return await self._finish(item.id, "refused", exc.detail)
+        except Exception as exc:  # noqa: BLE001 - recorded on the row and retried with backoff
+            delay = next_attempt(item.attempts)
+            log.warning("inbox item %s failed (attempt %s): %r", item.id, item.attempts, exc)
+            async with self.engine.begin() as conn:
+                values: dict[str, Any] = {"last_error": repr(exc)[:2000], "locked_until": None}
+                values |= {"next_attempt_at": now_utc() + delay} if delay else {"state": "failed"}
+                await conn.execute(update(inbox_items).where(inbox_items.c.id == item.id).values(**values))
+            return 0
+        return await self._finish(item.id, outcome, None)
+
+    async def _finish(self, item_id: int, state: str, error: str | None) -> int:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(inbox_items).where(inbox_items.c.id == item_id)
+                               .values(state=state, last_error=error, locked_until=None))  # fmt: skip
+        return 1
+
+    async def _expand(self, doc: Mapping[str, Any]) -> Mapping[str, Any]:
+        """JSON-LD expansion, offline: vendored contexts, ours, and remote ones fetched once."""
+        extra: dict[str, Any] = {self.config.context_url: own_context()}
+        offline = make_document_loader(extra)
+        for url in _context_urls(doc):
+            try:
+                offline(url, {})
+            except UnknownContextError:
+                extra[url] = await self._remote_context(url)
+        loader = make_document_loader(extra)
+        docs = await asyncio.to_thread(expand, dict(doc), loader=loader)
+        return docs[0] if docs else {}
+
+    async def _remote_context(self, url: str) -> Any:
+        if url not in self._contexts:
+            _, fetched = await self.client.get_json(url, accept="application/ld+json, application/json")
+            self._contexts[url] = fetched
+        return self._contexts[url]
+
+    async def run_forever(self, poll_seconds: float = 2.0) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("inbox pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), poll_seconds)
+            self._wake.clear()
+
+
+def _context_urls(value: Any) -> list[str]:
+    found: list[str] = []
+    if isinstance(value, Mapping):
+        ctx = value.get("@context")
+        for c in ctx if isinstance(ctx, list) else [ctx]:
+            if isinstance(c, str):
+                found.append(c)
+        for v in value.values():
+            if isinstance(v, Mapping | list):
+                found += _context_urls(v)
+    elif isinstance(value, list):
+        for v in value:
+            found += _context_urls(v)
+    return list(dict.fromkeys(found))
+
+
+# -- handlers ---------------------------------------------------------------------------
+
+
+def _follow_parts(obj: Any) -> tuple[str, str, str]:
+    """(follow id, follower, followed) of an embedded Follow or a bare Follow id."""
+    if isinstance(obj, Mapping):
+        return ref(obj), ref(obj.get("actor")), ref(obj.get("object"))
+    return ref(obj), "", ""
+
+
+async def on_follow(w: InboxWorker, r: Received) -> str:
+    async with w.engine.connect() as conn:
+        target = await actors.get(conn, r.env.object_id)
+    if target is None:
+        return "ignored"
+    follower = await w.remote.actor(r.env.actor)
+    now = now_utc()
+    async with w.engine.begin() as conn:
+        state = "pending" if target.manually_approves else "accepted"
+        await federate.set_follow(conn, follower.iri, target.iri, r.env.id, state, now)
+        if state == "accepted":  # a repeated Follow (new id) is accepted again
+            follow = {k: v for k, v in r.doc.items() if k != "@context"}
+            await federate.send(conn, w.config, target.iri, "Accept", follow, follower.inbox, now)
+    w.on_outgoing()
+    return "done"
+
+
+async def on_accept(w: InboxWorker, r: Received, state: str = "accepted") -> str:
+    follow_id, _, _ = _follow_parts(r.doc.get("object"))
+    async with w.engine.begin() as conn:
+        row = await federate.follow_by_activity(conn, follow_id)
+        if row is None or row.target != r.env.actor:
+            return "ignored"
+        await conn.execute(update(follows).where(follows.c.id == row.id).values(state=state, updated_at=now_utc()))
+    return "done"
+
+
+async def on_reject(w: InboxWorker, r: Received) -> str:
+    return await on_accept(w, r, state="rejected")
+
+
+async def on_undo(w: InboxWorker, r: Received) -> str:
+    obj = r.doc.get("object")
+    follow_id, follower, followed = _follow_parts(obj)
+    async with w.engine.begin() as conn:
+        if not followed:
+            row = await federate.follow_by_activity(conn, follow_id)
+            followed = row.target if row is not None else ""
+        if follower not in ("", r.env.actor) or not followed:
+            return "ignored"
+        removed = await federate.remove_follow(conn, r.env.actor, followed)
+    return "done" if removed else "ignored"
+
+
+async def on_delete(w: InboxWorker, r: Received) -> str:
+    if r.env.object_id != r.env.actor:
+        return "ignored"  # remote records are the next chapter; an actor deleting itself is handled
+    async with w.engine.begin() as conn:
+        await conn.execute(delete(follows).where(or_(follows.c.follower == r.env.actor,
+                                                     follows.c.target == r.env.actor)))  # fmt: skip
+    await w.remote.forget(r.env.actor)
+    return "done"
+
+
+async def on_block(w: InboxWorker, r: Received) -> str:
+    async with w.engine.begin() as conn:
+        if await actors.get(conn, r.env.object_id) is None:
+            return "ignored"
+        await federate.remove_follow(conn, r.env.actor, r.env.object_id)
+        await federate.remove_follow(conn, r.env.object_id, r.env.actor)
+    return "done"
+
+
+async def on_flag(w: InboxWorker, r: Received) -> str:
+    objects = r.doc.get("object", [])
+    iris = [ref(o) for o in (objects if isinstance(objects, list) else [objects]) if ref(o)]
+    content = r.doc.get("content", "")
+    async with w.engine.begin() as conn:
+        await conn.execute(insert(reports).values(
+            activity_id=r.env.id or None, reporter=r.env.actor, objects=json.dumps(iris),
+            content=content if isinstance(content, str) else "", received_at=now_utc(), resolved=False))  # fmt: skip
+    return "done"
+
+
+async def on_move(w: InboxWorker, r: Received) -> str:
+    """Followers of the old account follow the new one, if the new one claims the old."""
+    new_iri = ref(r.doc.get("target"))
+    if r.env.object_id != r.env.actor or not new_iri or host(new_iri) == "":
+        return "ignored"
+    new = await w.remote.actor(new_iri, refresh=True)
+    async with w.engine.connect() as conn:
+        cached = await _raw_doc(conn, new.iri)
+    aliases = cached.get("alsoKnownAs", [])
+    if r.env.actor not in (aliases if isinstance(aliases, list) else [aliases]):
+        return "refused"
+    now = now_utc()
+    async with w.engine.begin() as conn:
+        rows = (await conn.execute(select(follows).where(follows.c.follower == r.env.actor))).all()
+        for row in rows:
+            await federate.set_follow(conn, new.iri, row.target, row.activity_id, row.state, now)
+        await federate.remove_follow(conn, r.env.actor)
+    return "done"
+
+
+async def _raw_doc(conn: Any, iri: str) -> Mapping[str, Any]:
+    row = (await conn.execute(select(remote_actors.c.doc).where(remote_actors.c.iri == iri))).first()
+    doc: Mapping[str, Any] = json.loads(row.doc) if row else {}
+    return doc
+
+
+INBOX_HANDLERS: dict[str, Handler] = {
+    "Follow": on_follow,
+    "Accept": on_accept,
+    "Reject": on_reject,
+    "Undo": on_undo,
+    "Delete": on_delete,
+    "Block": on_block,
+    "Flag": on_flag,
+    "Move": on_move,
+}
