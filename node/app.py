@@ -36,7 +36,7 @@ from node.keys import (
 )
 from node.ratelimit import RateLimiter
 from node.remote import Remote
-from node.routes import activitypub, api, openapi, publish
+from node.routes import activitypub, api, openapi, publish, social
 from node.routes import vocab as vocab_routes
 from node.routes.activitypub import TooManyRequests, software_version
 from node.service import Directory
@@ -144,4 +144,5 @@ def create_app(config: Config) -> web.Application:
     api.add_routes(app)
     openapi.add_routes(app)
     activitypub.add_routes(app)
+    social.add_routes(app)
     return app

@@ -116,6 +116,11 @@ async def remove_follow(conn: AsyncConnection, follower: str, target: str | None
     return int((await conn.execute(query)).rowcount)
 
 
+async def follow_row(conn: AsyncConnection, follower: str, target: str) -> Any:
+    pair = and_(follows.c.follower == follower, follows.c.target == target)
+    return (await conn.execute(select(follows).where(pair))).first()
+
+
 async def follow_by_activity(conn: AsyncConnection, activity_id: str) -> Any:
     return (await conn.execute(select(follows).where(follows.c.activity_id == activity_id))).first()
 
