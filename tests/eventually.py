@@ -10,14 +10,14 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 20.0, interval: float = 0.05,
+async def eventually(check: Callable[[], Awaitable[T]], seconds: float = 20.0, interval: float = 0.05,
                      what: str = "condition") -> T:  # fmt: skip
-    """Poll `check` until it returns a truthy value or `timeout` passes (then fail, saying what)."""
-    deadline = time.monotonic() + timeout
+    """Poll `check` until it returns a truthy value or `seconds` pass (then fail, saying what)."""
+    deadline = time.monotonic() + seconds
     while True:
         value = await check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s (last value: {value!r})")
+            raise AssertionError(f"{what} not reached within {seconds}s (last value: {value!r})")
         await asyncio.sleep(interval)
