@@ -101,8 +101,13 @@ def load_config(
     flags = {name: env.get(var, "").lower() in ("1", "true", "yes", "on")
              for name, var in (("allow_private", "OSCARTES_ALLOW_PRIVATE_ADDRESSES"),
                                ("authorized_fetch", "OSCARTES_AUTHORIZED_FETCH"))}  # fmt: skip
+    try:
+        inbox_rate = int(env.get("OSCARTES_INBOX_RATE_PER_MINUTE", "1200"))
+    except ValueError as exc:
+        raise ConfigError("OSCARTES_INBOX_RATE_PER_MINUTE must be an integer") from exc
     return Config(
         data_dir=path,
+        inbox_rate_per_minute=inbox_rate,
         allow_private=allow_private or flags["allow_private"],
         authorized_fetch=flags["authorized_fetch"],
         base_url=normalise_base_url(base),

@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from federation import signatures as sig
-from federation.activity import envelope, host
+from federation.activity import check_authority, envelope, host
 from federation.errors import MalformedActivity, Refused, SignatureError
 from federation.webfinger import host_meta_xml, parse_handle, webfinger_document
 from node import actors, federate
@@ -209,6 +209,7 @@ async def inbox_handler(request: web.Request) -> web.Response:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedActivity(f"the body is not JSON: {exc}") from exc
     env = envelope(doc)
+    check_authority(env)  # refused at the door too: nothing forged is stored
     remote_host = host(env.actor)
     async with request.app[ENGINE].connect() as conn:
         blocked = (await conn.execute(select(domain_blocks.c.domain).where(
