@@ -34,6 +34,7 @@ from node.keys import (
     TASKS,  # fmt: skip
     TEMPLATES,
 )
+from node.negotiate import choose
 from node.ratelimit import RateLimiter
 from node.remote import Remote
 from node.routes import activitypub, api, openapi, publish, social
@@ -131,8 +132,25 @@ def signer(config: Config, actor: actors.LocalActor) -> Signer:
     return sign
 
 
+#: Paths any fetcher may read unsigned even in authorized-fetch mode: to check our signatures
+#: a server must first fetch our node actor, and discovery must stay open.
+OPEN_PATHS = ("/actor", "/.well-known/", "/nodeinfo/", "/ns/", "/healthz", "/api/")
+
+
+@web.middleware
+async def authorized_fetch(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Mastodon's secure mode: ActivityPub representations only for signed GETs."""
+    config = request.app[CONFIG]
+    wants_as2 = choose(request.headers.get("Accept"), ("html", "as2", "jsonld")) in ("as2", "jsonld")
+    if (config.authorized_fetch and request.method == "GET" and wants_as2
+            and not request.path.startswith(OPEN_PATHS) and request.path != "/"):  # fmt: skip
+        await sig.verify_request("GET", config.base_url + request.raw_path, request.headers, None,
+                                 request.app[REMOTE].resolve_key)  # fmt: skip
+    return await handler(request)
+
+
 def create_app(config: Config) -> web.Application:
-    app = web.Application(middlewares=[problems], client_max_size=config.max_body_bytes)
+    app = web.Application(middlewares=[problems, authorized_fetch], client_max_size=config.max_body_bytes)
     app[CONFIG] = config
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from node.convert.common import FEP_8A8E, OM2_ONE, PUBLIC, fmt_datetime, human_when
+from node.convert.markup import text_to_html
 from node.records import ActorView, Address, Links, Location, Record, Tombstone
 from vocab import AS2_CONTEXT, SECURITY_CONTEXT, schemes
 
@@ -101,8 +102,25 @@ def _common_head(record: Record, context_url: str) -> Doc:
     return doc
 
 
+def hashtags(record: Record) -> list[tuple[str, str]]:
+    """(name, href) of the record's themes: Mastodon's hashtags, linking to the node's tag pages."""
+    base = record.iri.rsplit("/", 2)[0]
+    out = []
+    for iri in record.themes:
+        concept = schemes.concepts().get(iri)
+        if concept is not None:
+            out.append((concept.notation, f"{base}/tags/{concept.notation}"))
+    return out
+
+
+def tags(record: Record) -> list[Doc]:
+    return [{"id": href, "type": "Hashtag", "href": href, "name": f"#{name}"} for name, href in hashtags(record)]
+
+
 def _common_tail(doc: Doc, record: Record) -> Doc:
     _put(doc, "pair:hasTopic", record.themes)
+    if record.kind in ("event", "need", "offer"):
+        _put(doc, "tag", tags(record))
     doc["published"] = fmt_datetime(record.published)
     doc["updated"] = fmt_datetime(record.updated)
     _put(doc, "dcterms:license", record.license)
@@ -217,7 +235,9 @@ def proposal_to_as2(record: Record, context_url: str, action: str) -> Doc:
     doc = _common_head(record, context_url)
     doc["purpose"] = "request" if record.kind == "need" else "offer"
     doc["to"] = [PUBLIC]
-    _labelled(doc, record, "content")
+    doc["name"] = record.name
+    # Mastodon shows a Note's content in full: readable HTML with the hashtags.
+    doc["content"] = text_to_html(f"{record.name}\n\n{record.description}", hashtags(record))
     _put(doc, "attributedTo", record.attributed_to)
     if record.location is not None:
         doc["location"] = location_to_as2(record.location, record.iri)

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from node.convert.common import parse_datetime, zone
+from node.convert.markup import html_to_text
 from node.convert.rdf import AS, OM2, PAIR, SCHEMA, TERMS, TYPES, VF
 from node.errors import FieldError, ValidationFailed
 from node.records import (
@@ -46,7 +47,7 @@ MAX_NAME, MAX_TEXT, MAX_SHORT = 300, 20_000, 500
 COMPUTED = {PAIR + "label", PAIR + "description", PAIR + "startDate", PAIR + "endDate",
             PAIR + "latitude", PAIR + "longitude", PAIR + "hasLocation", PAIR + "hasPostalAddress",
             PAIR + "addressStreet", PAIR + "addressZipCode", PAIR + "addressLocality",
-            PAIR + "addressCountry", PAIR + "needs", PAIR + "offers", AS + "to", AS + "cc",
+            PAIR + "addressCountry", PAIR + "needs", PAIR + "offers", AS + "to", AS + "cc", AS + "tag",
             *(TERMS[k][0] for k in ("inbox", "outbox", "followers", "following", "featured", "endpoints", "publicKey",
                                     "discoverable", "indexable", "attachment", "attributionDomains"))}  # fmt: skip
 _KEY_OF = {iri: key for key, (iri, _) in TERMS.items()}
@@ -393,6 +394,8 @@ def record_from_jsonld(doc: Any, kind: Kind, ctx: ParseContext, existing: Record
     # An event's summary is the node's human date line, never its description.
     keys = {"event": ("content",), "need": ("content", "summary"), "offer": ("content", "summary")}
     f["description"] = next((t for k in keys.get(kind, ("summary", "content")) if (t := r.text(_p(k)))), "")
+    if kind in ("need", "offer"):  # published as HTML that starts with the name: take the text back
+        f["description"] = html_to_text(f["description"]).removeprefix(f["name"]).strip()
     f["themes"] = tuple(_concept(r, "pair:hasTopic", "themes", "theme"))
     f["license"] = r.iri(_p("dcterms:license")) or ctx.license
     if kind != "initiative":

@@ -14,7 +14,7 @@ from node.convert.rdf import serialize
 from node.errors import BadRequest, NotAcceptable
 from node.keys import CONFIG, DIRECTORY, ENGINE, TEMPLATES
 from node.negotiate import AS2_PROFILE, BY_NAME, MEDIA, RDF_FORMATS, Format, choose
-from node.records import COLLECTIONS, Kind, Stored, Tombstone
+from node.records import COLLECTIONS, Kind, Record, Stored, Tombstone
 from node.routes import pages
 from node.storage import repo
 from vocab.loader import own_context
@@ -88,6 +88,7 @@ def represent(request: web.Request, stored: Stored, fmt: Format) -> web.StreamRe
             request, "record.html", doc=doc, kind=record.kind, kind_label=pages.KIND_LABELS[record.kind],
             description=pages.description(doc), facts=pages.facts(doc, config.base_url),
             og_type="article" if record.kind != "initiative" else "profile",
+            creator=_creator(record, config.host),
             alternates=[("jsonld", MEDIA["jsonld"]), ("ttl", MEDIA["turtle"])],
         )  # fmt: skip
     elif fmt in ("as2", "jsonld", "json"):
@@ -98,6 +99,13 @@ def represent(request: web.Request, stored: Stored, fmt: Format) -> web.StreamRe
         response.headers["Content-Type"] = content_type(fmt, request)
     response.headers.update(headers)
     return response
+
+
+def _creator(record: Record, host: str) -> str:
+    """`@name@host` of the initiative behind a page, for Mastodon's author attribution."""
+    owner = record.iri if record.kind == "initiative" else record.attributed_to
+    prefix = f"{record.iri.rsplit('/', 2)[0]}/initiatives/"
+    return f"@{owner.removeprefix(prefix)}@{host}" if owner.startswith(prefix) else ""
 
 
 def gone(request: web.Request, tombstone: Tombstone, fmt: Format) -> web.Response:

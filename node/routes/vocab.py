@@ -70,7 +70,16 @@ async def concept_handler(request: web.Request) -> web.Response:
     return _answer(request, fmt, _about(concept.iri, exact=True), pages.label(concept.iri), related)
 
 
+async def tag_handler(request: web.Request) -> web.Response:
+    """Hashtags link here (Mastodon follows `href`): the theme's page on this node."""
+    notation = request.match_info["notation"]
+    if schemes.concept("themes", notation) is None:
+        raise NotFound(f"no theme {notation!r}")
+    raise web.HTTPFound(f"{request.app[CONFIG].base_url}/vocab/themes/{notation}")
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/tags/{notation:[A-Za-z0-9_]{1,64}}", tag_handler)
     pattern = "{scheme:" + "|".join(SCHEMES) + "}"
     app.router.add_get(f"/vocab/{pattern}", scheme_handler)
     app.router.add_get(f"/vocab/{pattern}/{{notation:[A-Za-z0-9_-]{{1,64}}}}", concept_handler)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from node.convert.common import now_utc
 from node.auth import Principal
+from node.convert.common import now_utc
 from node.keys import DELIVERER, DIRECTORY
 from node.storage.db import make_engine
 from node.storage.tables import deliveries, hosts
