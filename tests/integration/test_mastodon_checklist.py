@@ -41,7 +41,8 @@ async def test_webfinger_loop_closes(node: RunningNode) -> None:
     assert {"http://webfinger.net/rel/profile-page", "http://ostatus.org/schema/1.0/subscribe"} <= rels
     _, actor = await get_json(node, self_link["href"])
     assert actor["id"] == self_link["href"]
-    _, again = await get_json(node, f"{node.base}/.well-known/webfinger?resource=acct:{actor['preferredUsername']}@{host}")
+    handle = f"acct:{actor['preferredUsername']}@{host}"
+    _, again = await get_json(node, f"{node.base}/.well-known/webfinger?resource={handle}")
     assert next(link for link in again["links"] if link["rel"] == "self")["href"] == actor["id"]
     response, _ = await get_json(node, f"{node.base}/.well-known/webfinger?resource=acct:nobody@{host}")
     assert response.status == 404
