@@ -6,16 +6,13 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import replace
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import jinja2
 from aiohttp import web
 
 from federation import signatures as sig
-from federation.fetch import FetchPolicy, GuardedClient, Signer
-from node import actors
 from node.config import Config
 from node.convert.common import now_utc
 from node.errors import NodeError, ValidationFailed
@@ -36,14 +33,13 @@ from node.keys import (
 )
 from node.negotiate import choose
 from node.ratelimit import RateLimiter
-from node.remote import Remote
 from node.routes import activitypub, api, openapi, publish, social
 from node.routes import vocab as vocab_routes
 from node.routes.activitypub import TooManyRequests, software_version
+from node.runtime import outside
 from node.service import Directory
 from node.storage import repo
 from node.storage.db import make_engine, schema_state
-from node.workers.delivery import Deliverer
 from node.workers.inbox import InboxWorker
 from node.workers.indexer import Indexer
 
@@ -96,14 +92,9 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         await repo.enqueue_index(conn, "schemes", SCHEMES_GRAPH, SCHEMES_GRAPH, now_utc())
     indexer = Indexer(engine, index, config.index_batch)
     app[ENGINE], app[INDEX], app[INDEXER] = engine, index, indexer
-    policy = FetchPolicy.allowing_private() if config.allow_private else FetchPolicy()
-    client = GuardedClient(replace(policy, user_agent=f"Oscartes/{software_version()} (+{config.base_url}/)"))
-    await client.start()
-    async with engine.begin() as conn:
-        node_actor = await actors.ensure(conn, config, actors.node_actor_iri(config), actors.NODE_USERNAME,
-                                         "application")  # fmt: skip
-    remote = Remote(engine, client, signer(config, node_actor))
-    deliverer = Deliverer(config, engine, client)
+    stack = contextlib.AsyncExitStack()
+    out = await stack.enter_async_context(outside(config, engine, user_agent(config)))
+    client, remote, deliverer = out.client, out.remote, out.deliverer
     inbox_worker = InboxWorker(config, engine, client, remote, deliverer.kick)
     app[CLIENT], app[REMOTE], app[DELIVERER], app[INBOX_WORKER] = client, remote, deliverer, inbox_worker
     app[LIMITER] = RateLimiter(config.inbox_rate_per_minute)
@@ -117,19 +108,13 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    await client.close()
+    await stack.aclose()
     await asyncio.to_thread(index.close)
     await engine.dispose()
 
 
-def signer(config: Config, actor: actors.LocalActor) -> Signer:
-    """Signed GETs by the node's actor: what authorized-fetch servers ask of us."""
-    key = actors.private_key(config, actor)
-
-    def sign(method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> Mapping[str, str]:
-        return sig.sign_request(method, url, headers, body, actor.key_id, key)
-
-    return sign
+def user_agent(config: Config) -> str:
+    return f"Oscartes/{software_version()} (+{config.base_url}/)"
 
 
 #: Paths any fetcher may read unsigned even in authorized-fetch mode: to check our signatures

@@ -24,6 +24,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="the node's data folder (env OSCARTES_DATA)")
     parser.add_argument("--database-url", help="SQLAlchemy URL (env OSCARTES_DATABASE_URL; default SQLite in DIR)")
     parser.add_argument("--sparql-store", help="'embedded' or a SPARQL 1.1 query URL (env OSCARTES_SPARQL_STORE)")
+    parser.add_argument("--allow-private-addresses", action="store_true",
+                        help="fetch from and deliver to private/loopback addresses: for tests only "
+                             "(env OSCARTES_ALLOW_PRIVATE_ADDRESSES=1)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +64,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reindex", help="rebuild the RDF index from SQL")
     _common(p)
 
+    p = sub.add_parser("actor", help="an initiative's (or the node's) account: follow, unfollow, followers")
+    asub = p.add_subparsers(dest="actor_command", required=True, metavar="ACTION")
+    for name, text in (("follow", "follow an account (URL or @user@host)"), ("unfollow", "stop following it")):
+        a = asub.add_parser(name, help=text)
+        _common(a)
+        a.add_argument("--as", dest="who", required=True, help="the initiative's slug, or 'node'")
+        a.add_argument("target", help="an actor URL or @user@host")
+    a = asub.add_parser("followers", help="list followers; approve or reject a pending one")
+    _common(a)
+    a.add_argument("--as", dest="who", required=True, help="the initiative's slug, or 'node'")
+    group = a.add_mutually_exclusive_group()
+    group.add_argument("--approve", metavar="ACTOR", help="accept this pending follower")
+    group.add_argument("--reject", metavar="ACTOR", help="refuse this pending follower")
+
+    p = sub.add_parser("block", help="domain blocks: no inbox traffic from them, no deliveries to them")
+    bsub = p.add_subparsers(dest="block_command", required=True, metavar="ACTION")
+    b = bsub.add_parser("add", help="block a domain")
+    _common(b)
+    b.add_argument("domain")
+    b.add_argument("--reason", default="")
+    b = bsub.add_parser("remove", help="unblock a domain")
+    _common(b)
+    b.add_argument("domain")
+    b = bsub.add_parser("list", help="list blocked domains")
+    _common(b)
+
     p = sub.add_parser("validate", help="check the node's records against the SHACL shapes")
     _common(p)
 
@@ -73,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace) -> Config:
     config = load_config(
         args.data, base_url=getattr(args, "base_url", None), database_url=args.database_url,
-        sparql_store=args.sparql_store,
+        sparql_store=args.sparql_store, allow_private=args.allow_private_addresses,
     )  # fmt: skip
     if args.command != "init" and not (config.data_dir / NODE_FILE).exists():
         raise NodeError(f"{config.data_dir} is not a node's data folder: run `oscartes init --data {config.data_dir}`")
@@ -238,6 +267,60 @@ async def _validate(config: Config) -> tuple[bool, str]:
     return False, result.text
 
 
+async def _actor(config: Config, args: argparse.Namespace) -> str:
+    """Writes the Follow/Undo/Accept as durable rows and tries to deliver at once; a running
+    server's worker delivers what could not go yet."""
+    from node import social
+    from node.app import user_agent
+    from node.runtime import outside
+    from node.storage.db import make_engine
+
+    engine = make_engine(config.effective_database_url)
+    try:
+        async with outside(config, engine, user_agent(config)) as out:
+            if args.actor_command == "followers" and not (args.approve or args.reject):
+                from node import federate
+
+                who = social.local_actor_iri(config, args.who)
+                async with engine.connect() as conn:
+                    accepted = await federate.followers(conn, who)
+                    pending = await federate.followers(conn, who, "pending")
+                return json.dumps({"accepted": accepted, "pending": pending}, indent=2)
+            if args.actor_command == "followers":
+                activity = await social.decide(config, engine, out.remote, args.who, args.approve or args.reject,
+                                               accept=bool(args.approve))  # fmt: skip
+            else:
+                act = social.follow if args.actor_command == "follow" else social.unfollow
+                activity = await act(config, engine, out.client, out.remote, args.who, args.target)
+            sent = await out.deliverer.run_once()
+            return f"{activity} ({'sent' if sent else 'queued: the server will deliver it'})"
+    finally:
+        await engine.dispose()
+
+
+async def _block(config: Config, args: argparse.Namespace) -> str:
+    from sqlalchemy import delete, insert, select
+
+    from node.convert.common import now_utc
+    from node.storage.db import make_engine
+    from node.storage.tables import domain_blocks
+
+    engine = make_engine(config.effective_database_url)
+    try:
+        async with engine.begin() as conn:
+            if args.block_command == "list":
+                rows = (await conn.execute(select(domain_blocks).order_by(domain_blocks.c.domain))).all()
+                return "\n".join(f"{r.domain}\t{r.reason}" for r in rows)
+            domain = args.domain.lower().strip()
+            await conn.execute(delete(domain_blocks).where(domain_blocks.c.domain == domain))
+            if args.block_command == "remove":
+                return f"{domain} unblocked"
+            await conn.execute(insert(domain_blocks).values(domain=domain, reason=args.reason, created_at=now_utc()))
+            return f"{domain} blocked"
+    finally:
+        await engine.dispose()
+
+
 async def _export(config: Config, fmt: str) -> None:
     from node.exporter import export
     from node.storage.db import make_engine
@@ -290,6 +373,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(asyncio.run(_token_admin(config, args.token_command, getattr(args, "id", 0))))
         elif args.command == "reindex":
             print(asyncio.run(_reindex(config)))
+        elif args.command == "actor":
+            print(asyncio.run(_actor(config, args)))
+        elif args.command == "block":
+            print(asyncio.run(_block(config, args)))
         elif args.command == "validate":
             ok, report = asyncio.run(_validate(config))
             print(report)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -127,3 +130,37 @@ async def test_manual_approval(pair: tuple[RunningNode, RunningNode]) -> None:
         return bool(found) and found[0].state == "accepted"
 
     await eventually(accepted, what="B sees the approval")
+
+
+async def _cli(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "node.cli", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **PRIVATE},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def test_cli_follow_and_blocks(pair: tuple[RunningNode, RunningNode]) -> None:
+    a, b = pair
+    await a.create("initiatives", samples.initiative())
+    await b.create("initiatives", samples.initiative("ressourcerie", name="Ressourcerie"))
+    data = str(b.config.data_dir)
+    code, out, err = await _cli("actor", "follow", "--data", data, "--as", "ressourcerie",
+                                f"@repair_cafe_massy@{a.config.host}")  # fmt: skip
+    assert code == 0, err
+    assert "/activities/" in out and "(sent)" in out
+
+    async def accepted() -> bool:
+        found = await rows(b, follows, follows.c.target == f"{a.base}/initiatives/repair_cafe_massy")
+        return bool(found) and found[0].state == "accepted"
+
+    await eventually(accepted, what="the CLI's follow accepted")
+    code, out, _ = await _cli("actor", "followers", "--data", str(a.config.data_dir), "--as", "repair_cafe_massy")
+    assert json.loads(out)["accepted"] == [f"{b.base}/initiatives/ressourcerie"]
+    code, out, err = await _cli("actor", "follow", "--data", data, "--as", "nobody", f"{a.base}/actor")
+    assert code == 1 and "not an actor of this node" in err
+    assert (await _cli("block", "add", "--data", data, "spam.example", "--reason", "spam"))[0] == 0
+    assert "spam.example\tspam" in (await _cli("block", "list", "--data", data))[1]
+    assert (await _cli("block", "remove", "--data", data, "spam.example"))[0] == 0
+    assert "spam.example" not in (await _cli("block", "list", "--data", data))[1]
