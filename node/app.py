@@ -100,6 +100,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     app[LIMITER] = RateLimiter(config.inbox_rate_per_minute)
     app[DIRECTORY] = Directory(config, engine, indexer, deliverer.kick)
     await indexer.run_once()  # replay what a crash or a CLI command left pending
+    await deliverer.recover()
     tasks = [asyncio.create_task(w.run_forever()) for w in (indexer, deliverer, inbox_worker)]
     app[TASKS] = tasks
     yield

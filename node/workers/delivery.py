@@ -42,6 +42,16 @@ class Deliverer:
     def kick(self) -> None:
         self._wake.set()
 
+    async def recover(self) -> int:
+        """At start: rows a killed process had claimed are due again now, not when its lease ends.
+        One server owns delivery per node; what it had in flight may arrive twice, and receivers
+        deduplicate by activity id."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(update(deliveries).where(deliveries.c.state == "pending",
+                                                                 deliveries.c.locked_until.is_not(None))
+                                        .values(locked_until=None))  # fmt: skip
+        return int(result.rowcount)
+
     async def _claim(self) -> list[Any]:
         now = now_utc()
         paused = exists().where(and_(hosts.c.host == deliveries.c.host, hosts.c.unavailable_until > now))
