@@ -74,7 +74,7 @@ async def test_kill_9_loses_no_delivery(tmp_path: Path) -> None:
         assert arrived_before < N, "killed before the end"
         fake.delay = 0.0
         server = _serve(data, port)
-        await eventually(lambda: _ready(fake, N, "Create", distinct=True), seconds=60, what="every Create after restart")
+        await eventually(lambda: _ready(fake, N, "Create", distinct=True), seconds=60, what="all Creates")
     finally:
         server.terminate()
         try:
