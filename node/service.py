@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -27,6 +29,8 @@ from vocab import schemes
 
 log = logging.getLogger(__name__)
 LINKED_KINDS: tuple[Kind, ...] = ("need", "offer")
+CACHE_SECONDS = 2.0
+CACHE_SIZE = 5000
 
 
 def render(record: Record, links: Links, config: Config) -> repo.Rendering:
@@ -47,6 +51,9 @@ class Directory:
                  on_outgoing: Callable[[], None] | None = None) -> None:  # fmt: skip
         self.config, self.engine, self.indexer = config, engine, indexer
         self.on_outgoing = on_outgoing
+        #: Published reads by IRI. This process's writes evict what they change at once; a write
+        #: by another process (a CLI import) shows after at most CACHE_SECONDS.
+        self._cache: OrderedDict[str, tuple[float, Stored]] = OrderedDict()
 
     def parse_context(self, now: datetime) -> ParseContext:
         return ParseContext(
@@ -56,13 +63,24 @@ class Directory:
             now=now,
         )
 
-    async def get(self, kind: Kind, slug: str) -> Stored:
+    async def get(self, kind: Kind, slug: str, *, cached: bool = False) -> Stored:
         iri = f"{self.config.base_url}/{COLLECTION_OF[kind]}/{slug}"
+        hit = self._cache.get(iri) if cached else None
+        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+            self._cache.move_to_end(iri)
+            return hit[1]
         async with self.engine.connect() as conn:
             stored = await repo.get(conn, iri)
         if stored is None or stored.record.kind != kind:
             raise NotFound(f"no {kind} at {iri}")
+        self._cache[iri] = (time.monotonic(), stored)
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
         return stored
+
+    def _evict(self, *iris: str) -> None:
+        for iri in iris:
+            self._cache.pop(iri, None)
 
     async def create(self, kind: Kind, doc: Any, who: Principal, *, fanout: bool = True) -> Stored:
         now = now_utc()
@@ -146,6 +164,7 @@ class Directory:
         graph = self.config.graph_iri
         await repo.enqueue_index(conn, "record", iri, graph, now)
         owners = {r.attributed_to for r in (new, old) if r is not None and r.kind in LINKED_KINDS}
+        self._evict(iri, *owners)
         for owner in sorted(o for o in owners if o):
             stored = await repo.get(conn, owner)
             if stored is None or stored.deleted is not None:

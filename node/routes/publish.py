@@ -122,7 +122,7 @@ def gone(request: web.Request, tombstone: Tombstone, fmt: Format) -> web.Respons
 async def record_handler(request: web.Request) -> web.StreamResponse:
     kind = COLLECTIONS[request.match_info["collection"]]
     fmt = wanted(request, RECORD_FORMATS)
-    stored = await request.app[DIRECTORY].get(kind, request.match_info["slug"])
+    stored = await request.app[DIRECTORY].get(kind, request.match_info["slug"], cached=True)
     if stored.deleted is not None:
         return gone(request, Tombstone(stored.record.iri, kind, stored.deleted), fmt)
     return represent(request, stored, fmt)
