@@ -39,6 +39,13 @@ VENDORED: Final[Mapping[str, tuple[str, ...]]] = {
     "identity-v1.jsonld": ("https://w3id.org/identity/v1",),
     "did-v1.jsonld": ("https://www.w3.org/ns/did/v1",),
     "webfinger.jsonld": ("https://purl.archive.org/socialweb/webfinger",),
+    # What Fedify and GoToSocial put in their activities (copies of Fedify's preloaded contexts).
+    "gotosocial.jsonld": ("https://gotosocial.org/ns",),
+    "fep-5711.jsonld": ("https://w3id.org/fep/5711",),
+    "fep-ef61.jsonld": ("https://w3id.org/fep/ef61",),
+    "cid-v1.jsonld": ("https://www.w3.org/ns/cid/v1",),
+    "lemmy.jsonld": ("https://join-lemmy.org/context.json",),
+    "miscellany.jsonld": ("https://purl.archive.org/miscellany",),
     "schema.jsonld": (
         "https://schema.org",
         "https://schema.org/docs/jsonldcontext.jsonld",

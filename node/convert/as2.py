@@ -248,8 +248,9 @@ def proposal_to_as2(record: Record, context_url: str, action: str) -> Doc:
         intent["resourceClassifiedAs"] = [record.category]
         intent["resourceConformsTo"] = record.category
     if record.quantity is not None:
-        intent["resourceQuantity"] = {"id": f"{record.iri}#quantity", "hasUnit": OM2_ONE,
-                                      "hasNumericalValue": record.quantity}  # fmt: skip
+        # FEP-0837 writes the number as a string (an xsd:decimal lexical form): Fedify insists.
+        value = f"{record.quantity:g}"
+        intent["resourceQuantity"] = {"id": f"{record.iri}#quantity", "hasUnit": OM2_ONE, "hasNumericalValue": value}
     doc["publishes"] = intent
     return _common_tail(doc, record)
 
@@ -291,6 +292,7 @@ def tombstone_to_as2(tombstone: Tombstone, context_url: str) -> Doc:
         "@context": contexts(context_url),
         "id": tombstone.iri,
         "type": "Tombstone",
-        "formerType": FORMER_TYPE[tombstone.kind],
+        # AS2 makes formerType an @id: a bare "Event" would be a relative IRI (Fedify warns).
+        "formerType": AS2_CONTEXT + "#" + FORMER_TYPE[tombstone.kind],
         "deleted": fmt_datetime(tombstone.deleted),
     }

@@ -65,7 +65,7 @@ TERMS: dict[str, tuple[str, ValueKind]] = {
     "resourceConformsTo": (VF + "resourceConformsTo", "iri"),
     "resourceQuantity": (VF + "resourceQuantity", "node"),
     "hasUnit": (OM2 + "hasUnit", "iri"),
-    "hasNumericalValue": (OM2 + "hasNumericalValue", "number"),
+    "hasNumericalValue": (OM2 + "hasNumericalValue", "str"),
     "inbox": ("http://www.w3.org/ns/ldp#inbox", "iri"),
     "outbox": (AS + "outbox", "iri"),
     "followers": (AS + "followers", "iri"),

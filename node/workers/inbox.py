@@ -122,8 +122,14 @@ class InboxWorker:
         return docs[0] if docs else {}
 
     async def _remote_context(self, url: str) -> Any:
+        """Fetched once, size- and time-limited by the guarded client, then cached. A context
+        that cannot be had is replaced by an empty one: the AS2 terms still mean what they mean."""
         if url not in self._contexts:
-            _, fetched = await self.client.get_json(url, accept="application/ld+json, application/json")
+            try:
+                _, fetched = await self.client.get_json(url, accept="application/ld+json, application/json")
+            except NodeError as exc:
+                log.warning("remote JSON-LD context %s unavailable (%s): read as empty", url, exc.detail)
+                fetched = {"@context": {}}
             self._contexts[url] = fetched
         return self._contexts[url]
 
