@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from node.records import Kind, Record, Stored
 from node.storage.codec import record_from_json, record_to_json
 from node.storage.tables import index_jobs, record_themes, records
+from node.workers import claim
 
 
 @dataclass(frozen=True)
@@ -220,26 +221,8 @@ class IndexJob:
 
 async def claim_index_jobs(conn: AsyncConnection, now: datetime, limit: int, lease: timedelta) -> list[IndexJob]:
     """Claim due rows atomically: a crashed claimer's lease runs out and the rows come back."""
-    due = (
-        select(index_jobs.c.id)
-        .where(
-            index_jobs.c.state == "pending",
-            index_jobs.c.next_attempt_at <= now,
-            or_(index_jobs.c.locked_until.is_(None), index_jobs.c.locked_until < now),
-        )
-        .order_by(index_jobs.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    claimed = await conn.execute(
-        update(index_jobs)
-        .where(index_jobs.c.id.in_(due.scalar_subquery()))
-        .values(locked_until=now + lease, attempts=index_jobs.c.attempts + 1)
-        .returning(index_jobs.c.id, index_jobs.c.job, index_jobs.c.iri, index_jobs.c.graph,
-                   index_jobs.c.attempts)  # fmt: skip
-    )
-    return sorted((IndexJob(r.id, r.job, r.iri, r.graph, r.attempts) for r in claimed), key=lambda j: j.id)
+    rows = await claim(conn, index_jobs, now, limit, lease, ("id", "job", "iri", "graph", "attempts"))
+    return [IndexJob(r.id, r.job, r.iri, r.graph, r.attempts) for r in rows]
 
 
 async def finish_index_job(conn: AsyncConnection, job_id: int) -> None:

@@ -6,13 +6,12 @@ row's lease runs out and it is sent again (receivers deduplicate by activity id)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation import signatures as sig
@@ -23,24 +22,23 @@ from node import actors
 from node.config import Config
 from node.convert.common import now_utc
 from node.storage.tables import activities, deliveries, domain_blocks, hosts
+from node.workers import Worker, claim
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)
 AS2_JSON = "application/activity+json"
 
 
-class Deliverer:
+class Deliverer(Worker):
+    poll_seconds = 5.0
+
     def __init__(self, config: Config, engine: AsyncEngine, client: GuardedClient, *, concurrency: int = 16,
                  per_host: int = 2, batch: int = 200) -> None:  # fmt: skip
+        super().__init__()
         self.config, self.engine, self.client = config, engine, client
         self.batch = batch
         self._slots = asyncio.Semaphore(concurrency)
         self._per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(per_host))
-        self._wake = asyncio.Event()
-        self._lock = asyncio.Lock()
-
-    def kick(self) -> None:
-        self._wake.set()
 
     async def recover(self) -> int:
         """At start: rows a killed process had claimed are due again now, not when its lease ends.
@@ -55,28 +53,14 @@ class Deliverer:
     async def _claim(self) -> list[Any]:
         now = now_utc()
         paused = exists().where(and_(hosts.c.host == deliveries.c.host, hosts.c.unavailable_until > now))
-        due = (
-            select(deliveries.c.id)
-            .where(deliveries.c.state == "pending", deliveries.c.next_attempt_at <= now, ~paused,
-                   or_(deliveries.c.locked_until.is_(None), deliveries.c.locked_until < now))  # fmt: skip
-            .order_by(deliveries.c.id)
-            .limit(self.batch)
-        )
         async with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
-            result = await conn.execute(
-                update(deliveries).where(deliveries.c.id.in_(due.scalar_subquery()))
-                .values(locked_until=now + LEASE, attempts=deliveries.c.attempts + 1)
-                .returning(deliveries.c.id, deliveries.c.activity_id, deliveries.c.inbox, deliveries.c.host,
-                           deliveries.c.attempts)  # fmt: skip
-            )
-            return sorted(result.all(), key=lambda r: r.id)
+            return await claim(conn, deliveries, now, self.batch, LEASE,
+                               ("id", "activity_id", "inbox", "host", "attempts"), ~paused)  # fmt: skip
 
     async def run_once(self) -> int:
         """Send every due row (batch after batch); returns how many were delivered."""
         delivered = 0
-        async with self._lock:
+        async with self.lock:
             while rows := await self._claim():
                 results = await asyncio.gather(*(self._guarded(row) for row in rows))
                 delivered += sum(results)
@@ -135,16 +119,6 @@ class Deliverer:
         async with self.engine.begin() as conn:
             await conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
             await _host_result(conn, row.host, ok=False, now=now)
-
-    async def run_forever(self, poll_seconds: float = 5.0) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # a database hiccup must not kill the worker
-                log.exception("delivery pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), poll_seconds)
-            self._wake.clear()
 
 
 async def _host_result(conn: Any, host: str, *, ok: bool, now: Any) -> None:

@@ -5,7 +5,6 @@ The same activity id twice changes nothing: the inbox stores each id once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,6 +23,7 @@ from node.config import Config
 from node.convert.common import now_utc
 from node.remote import Remote
 from node.storage.tables import follows, inbox_items, remote_actors, reports
+from node.workers import Worker, claim
 from node.workers.indexer import next_attempt
 from vocab.jsonld import expand
 from vocab.loader import UnknownContextError, make_document_loader, own_context
@@ -46,41 +46,25 @@ class Received:
 Handler = Callable[["InboxWorker", Received], Awaitable[str]]
 
 
-class InboxWorker:
+class InboxWorker(Worker):
     def __init__(self, config: Config, engine: AsyncEngine, client: GuardedClient, remote: Remote,
                  on_outgoing: Callable[[], None]) -> None:  # fmt: skip
+        super().__init__()
         self.config, self.engine, self.client, self.remote = config, engine, client, remote
         self.on_outgoing = on_outgoing
         self._contexts: dict[str, Any] = {}
-        self._wake = asyncio.Event()
-        self._lock = asyncio.Lock()
-
-    def kick(self) -> None:
-        self._wake.set()
 
     async def run_once(self) -> int:
         done = 0
-        async with self._lock:
+        async with self.lock:
             while items := await self._claim():
                 for item in items:
                     done += await self._process(item)
         return done
 
     async def _claim(self) -> list[Any]:
-        now = now_utc()
-        due = (select(inbox_items.c.id)
-               .where(inbox_items.c.state == "pending", inbox_items.c.next_attempt_at <= now,
-                      or_(inbox_items.c.locked_until.is_(None), inbox_items.c.locked_until < now))
-               .order_by(inbox_items.c.id).limit(100))  # fmt: skip
         async with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
-            result = await conn.execute(
-                update(inbox_items).where(inbox_items.c.id.in_(due.scalar_subquery()))
-                .values(locked_until=now + LEASE, attempts=inbox_items.c.attempts + 1)
-                .returning(inbox_items.c.id, inbox_items.c.body, inbox_items.c.attempts)
-            )  # fmt: skip
-            return sorted(result.all(), key=lambda r: r.id)
+            return await claim(conn, inbox_items, now_utc(), 100, LEASE, ("id", "body", "attempts"))
 
     async def _process(self, item: Any) -> int:
         try:
@@ -132,16 +116,6 @@ class InboxWorker:
                 fetched = {"@context": {}}
             self._contexts[url] = fetched
         return self._contexts[url]
-
-    async def run_forever(self, poll_seconds: float = 2.0) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("inbox pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), poll_seconds)
-            self._wake.clear()
 
 
 def _context_urls(value: Any) -> list[str]:

@@ -8,7 +8,6 @@ start (or by the running server's worker when a CLI command wrote it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from node.convert.common import now_utc
 from node.graph import RdfIndex, replace_graph, replace_record
 from node.storage import repo
+from node.workers import Worker
 from vocab import schemes
 
 log = logging.getLogger(__name__)
@@ -34,19 +34,15 @@ def next_attempt(attempts: int) -> timedelta | None:
     return timedelta(seconds=base * random.uniform(0.5, 1.0))  # noqa: S311
 
 
-class Indexer:
+class Indexer(Worker):
     def __init__(self, engine: AsyncEngine, index: RdfIndex, batch: int = 200) -> None:
+        super().__init__()
         self.engine, self.index, self.batch = engine, index, batch
-        self._wake = asyncio.Event()
-        self._lock = asyncio.Lock()
-
-    def kick(self) -> None:
-        self._wake.set()
 
     async def run_once(self) -> int:
         """Apply every due row; returns how many were applied."""
         done = 0
-        async with self._lock:
+        async with self.lock:
             while True:
                 async with self.engine.begin() as conn:
                     jobs = await repo.claim_index_jobs(conn, now_utc(), self.batch, LEASE)
@@ -93,13 +89,3 @@ class Indexer:
                     buffer = []
             if buffer:
                 yield "".join(buffer)
-
-    async def run_forever(self, poll_seconds: float = 2.0) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # a database hiccup must not kill the worker
-                log.exception("index worker pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), poll_seconds)
-            self._wake.clear()
