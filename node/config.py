@@ -100,7 +100,8 @@ def load_config(
         raise ConfigError(f"the SPARQL store is 'embedded' or an http(s) query URL, not {store!r}")
     flags = {name: env.get(var, "").lower() in ("1", "true", "yes", "on")
              for name, var in (("allow_private", "OSCARTES_ALLOW_PRIVATE_ADDRESSES"),
-                               ("authorized_fetch", "OSCARTES_AUTHORIZED_FETCH"))}  # fmt: skip
+                               ("authorized_fetch", "OSCARTES_AUTHORIZED_FETCH"),
+                               ("hide_follower_lists", "OSCARTES_HIDE_FOLLOWER_LISTS"))}  # fmt: skip
     try:
         inbox_rate = int(env.get("OSCARTES_INBOX_RATE_PER_MINUTE", "1200"))
     except ValueError as exc:
@@ -110,6 +111,7 @@ def load_config(
         inbox_rate_per_minute=inbox_rate,
         allow_private=allow_private or flags["allow_private"],
         authorized_fetch=flags["authorized_fetch"],
+        follower_lists_public=not flags["hide_follower_lists"],
         base_url=normalise_base_url(base),
         database_url=database_url or env.get("OSCARTES_DATABASE_URL") or saved.get("database_url", ""),
         sparql_store=store,
