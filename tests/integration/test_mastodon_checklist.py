@@ -148,3 +148,13 @@ async def test_authorized_fetch_mode(tmp_path: Path) -> None:
     finally:
         await fake.stop()
         await stop_node(node)
+
+
+async def test_follower_lists_can_be_hidden(tmp_path: Path) -> None:
+    node = await start_node(tmp_path / "n", "", OSCARTES_HIDE_FOLLOWER_LISTS="1")
+    try:
+        await node.create("initiatives", samples.initiative())
+        _, followers = await get_json(node, f"{node.base}/initiatives/repair_cafe_massy/followers")
+        assert followers["totalItems"] == 0 and "orderedItems" not in followers
+    finally:
+        await stop_node(node)
