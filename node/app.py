@@ -18,6 +18,7 @@ from node.convert.common import now_utc
 from node.errors import NodeError, ValidationFailed
 from node.graph import SCHEMES_GRAPH, open_index
 from node.keys import (
+    BLOCKS,
     CLIENT,
     CONFIG,
     DELIVERER,
@@ -28,7 +29,7 @@ from node.keys import (
     INDEXER,
     LIMITER,
     REMOTE,
-    TASKS,  # fmt: skip
+    TASKS,
     TEMPLATES,
 )
 from node.negotiate import choose
@@ -98,6 +99,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     inbox_worker = InboxWorker(config, engine, client, remote, deliverer.kick)
     app[CLIENT], app[REMOTE], app[DELIVERER], app[INBOX_WORKER] = client, remote, deliverer, inbox_worker
     app[LIMITER] = RateLimiter(config.inbox_rate_per_minute)
+    app[BLOCKS] = deliverer.blocks
     app[DIRECTORY] = Directory(config, engine, indexer, deliverer.kick)
     await indexer.run_once()  # replay what a crash or a CLI command left pending
     await deliverer.recover()

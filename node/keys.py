@@ -9,6 +9,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.fetch import GuardedClient
+from node.blocks import DomainBlocks
 from node.config import Config
 from node.graph import RdfIndex
 from node.ratelimit import RateLimiter
@@ -30,3 +31,4 @@ REMOTE = web.AppKey("remote", Remote)
 DELIVERER = web.AppKey("deliverer", Deliverer)
 INBOX_WORKER = web.AppKey("inbox_worker", InboxWorker)
 LIMITER = web.AppKey("limiter", RateLimiter)
+BLOCKS = web.AppKey("blocks", DomainBlocks)

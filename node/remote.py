@@ -21,6 +21,8 @@ from federation.signatures import ResolvedKey
 from node.convert.common import now_utc
 from node.storage.tables import remote_actors
 
+#: How long a key stays in memory before SQL is asked again (seconds).
+KEY_CACHE_SECONDS = 600.0
 #: A key is refetched at most this often (seconds), whatever the signatures say.
 REFETCH_EVERY = 300.0
 ACTOR_TYPES = frozenset({"Person", "Organization", "Group", "Service", "Application"})
@@ -72,6 +74,9 @@ class Remote:
         #: key id -> when it was last refetched: a flood of bad signatures must not make us
         #: hammer the named server (or let anyone use us to do it).
         self._refetched: dict[str, float] = {}
+        #: key id -> (resolved key, when): the inbox checks a signature per POST; SQL is the
+        #: durable cache, this one spares it a query each time.
+        self._keys: dict[str, tuple[ResolvedKey, float]] = {}
 
     async def actor(self, iri: str, *, refresh: bool = False) -> RemoteActor:
         iri = urldefrag(iri)[0]
@@ -92,6 +97,16 @@ class Remote:
 
     async def resolve_key(self, key_id: str, refresh: bool) -> ResolvedKey:
         """For signature checks: the key's owner and PEM, from cache unless `refresh`."""
+        hit = self._keys.get(key_id)
+        if hit is not None and not refresh and time.monotonic() - hit[1] < KEY_CACHE_SECONDS:
+            return hit[0]
+        resolved = await self._resolve_key(key_id, refresh)
+        if len(self._keys) > 10_000:
+            self._keys.clear()
+        self._keys[key_id] = (resolved, time.monotonic())
+        return resolved
+
+    async def _resolve_key(self, key_id: str, refresh: bool) -> ResolvedKey:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(remote_actors).where(remote_actors.c.key_id == key_id))).first()
         fresh = row is not None and row.public_pem and now_utc() - row.fetched_at < MAX_AGE
@@ -118,6 +133,7 @@ class Remote:
         return False
 
     async def forget(self, iri: str) -> None:
+        self._keys = {k: v for k, v in self._keys.items() if v[0].owner != iri}
         async with self.engine.begin() as conn:
             await conn.execute(delete(remote_actors).where(remote_actors.c.iri == iri))
 

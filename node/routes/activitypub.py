@@ -20,11 +20,11 @@ from node import actors, federate
 from node.config import Config
 from node.convert.common import now_utc
 from node.errors import NodeError, NotFound, UnsupportedMediaType
-from node.keys import CONFIG, DIRECTORY, ENGINE, INBOX_WORKER, LIMITER, REMOTE
+from node.keys import BLOCKS, CONFIG, DIRECTORY, ENGINE, INBOX_WORKER, LIMITER, REMOTE
 from node.records import COLLECTIONS
 from node.remote import known
 from node.storage import repo
-from node.storage.tables import activities, domain_blocks, inbox_items
+from node.storage.tables import activities, inbox_items
 from vocab import AS2_CONTEXT, SECURITY_CONTEXT
 
 AS2_JSON = "application/activity+json"
@@ -211,17 +211,15 @@ async def inbox_handler(request: web.Request) -> web.Response:
     env = envelope(doc)
     check_authority(env)  # refused at the door too: nothing forged is stored
     remote_host = host(env.actor)
-    async with request.app[ENGINE].connect() as conn:
-        blocked = (await conn.execute(select(domain_blocks.c.domain).where(
-            domain_blocks.c.domain == remote_host.split(":")[0]))).first()  # fmt: skip
-        actor_known = await known(conn, env.actor) is not None
-    if blocked is not None:
+    if await request.app[BLOCKS].blocked(remote_host):
         raise Refused(f"{remote_host} is blocked by this node")
     wait = request.app[LIMITER].take(remote_host)
     if wait is not None:
         raise TooManyRequests(f"too many activities from {remote_host}", wait)
-    if env.type == "Delete" and env.object_id == env.actor and not actor_known:
-        return web.Response(status=202)  # an account we never knew is gone: nothing to fetch
+    if env.type == "Delete" and env.object_id == env.actor:
+        async with request.app[ENGINE].connect() as conn:
+            if await known(conn, env.actor) is None:
+                return web.Response(status=202)  # an account we never knew is gone: nothing to fetch
     verified = await sig.verify_request(
         request.method, config.base_url + request.raw_path, request.headers, body,
         request.app[REMOTE].resolve_key, window=timedelta(seconds=config.signature_window_seconds),

@@ -12,7 +12,7 @@ from node import social
 from node.auth import Principal
 from node.convert.common import now_utc
 from node.errors import BadRequest, Forbidden, NotFound
-from node.keys import CLIENT, CONFIG, DELIVERER, ENGINE, REMOTE
+from node.keys import BLOCKS, CLIENT, CONFIG, DELIVERER, ENGINE, REMOTE
 from node.routes.api import principal, read_json
 from node.storage.tables import domain_blocks, follows
 
@@ -79,9 +79,11 @@ async def blocks_handler(request: web.Request) -> web.Response:
     async with engine.begin() as conn:
         await conn.execute(delete(domain_blocks).where(domain_blocks.c.domain == domain))
         if request.method == "DELETE":
+            request.app[BLOCKS].invalidate()
             return _ok({"domain": domain, "blocked": False})
         reason = body.get("reason", "") if isinstance(body.get("reason", ""), str) else ""
         await conn.execute(insert(domain_blocks).values(domain=domain, reason=reason, created_at=now_utc()))
+    request.app[BLOCKS].invalidate()
     return _ok({"domain": domain, "blocked": True}, 201)
 
 

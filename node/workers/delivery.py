@@ -19,9 +19,10 @@ from federation.delivery import host_pause, next_attempt
 from federation.errors import NodeError, Refused, RemoteError
 from federation.fetch import GuardedClient, raise_for_status
 from node import actors
+from node.blocks import DomainBlocks
 from node.config import Config
 from node.convert.common import now_utc
-from node.storage.tables import activities, deliveries, domain_blocks, hosts
+from node.storage.tables import activities, deliveries, hosts
 from node.workers import Worker, claim
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class Deliverer(Worker):
                  per_host: int = 2, batch: int = 200) -> None:  # fmt: skip
         super().__init__()
         self.config, self.engine, self.client = config, engine, client
+        self.blocks = DomainBlocks(engine)
         self.batch = batch
         self._slots = asyncio.Semaphore(concurrency)
         self._per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(per_host))
@@ -74,13 +76,11 @@ class Deliverer(Worker):
         status: int | None = None
         retry_after: float | None = None
         try:
+            if await self.blocks.blocked(row.host):
+                raise Refused(f"{row.host} is blocked")
             async with self.engine.connect() as conn:
-                blocked = (await conn.execute(select(domain_blocks.c.domain).where(
-                    domain_blocks.c.domain == row.host.split(":")[0]))).first()  # fmt: skip
                 activity = (await conn.execute(select(activities).where(activities.c.id == row.activity_id))).one()
                 actor = await actors.get(conn, activity.actor)
-            if blocked is not None:
-                raise Refused(f"{row.host} is blocked")
             if actor is None:
                 raise Refused(f"{activity.actor} is not an actor of this node")
             body = activity.doc.encode("utf-8")

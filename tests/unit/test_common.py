@@ -54,3 +54,14 @@ def test_retry_schedule_backs_off_and_stops() -> None:
     assert delays[-1] > delays[0]  # type: ignore[operator]
     assert next_attempt(MAX_ATTEMPTS) is None
     assert next_attempt(11) <= timedelta(hours=1)  # type: ignore[operator]
+
+
+def test_rate_limiter_bucket() -> None:
+    from node.ratelimit import RateLimiter
+
+    limiter = RateLimiter(per_minute=60, burst=3)
+    assert [limiter.take("a", now=0.0) for _ in range(3)] == [None, None, None]
+    wait = limiter.take("a", now=0.0)
+    assert wait is not None and 0.9 < wait <= 1.0
+    assert limiter.take("b", now=0.0) is None, "hosts have their own buckets"
+    assert limiter.take("a", now=1.5) is None, "tokens come back with time"
