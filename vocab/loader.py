@@ -123,6 +123,12 @@ def _remote(url: str, document: Mapping[str, Any], *, static: bool) -> dict[str,
     return remote
 
 
+def is_known(url: str, extra: Mapping[str, Any] | None = None) -> bool:
+    """Whether the loader (with `extra`) can serve `url` without the network; cheap to ask."""
+    key = _normalise(url)
+    return key in _vendored_index() or any(_normalise(e) == key for e in (extra or {}))
+
+
 def make_document_loader(
     extra: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> DocumentLoader:

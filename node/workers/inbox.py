@@ -8,11 +8,11 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.activity import Envelope, check_authority, envelope, host, ref
@@ -25,8 +25,8 @@ from node.remote import Remote
 from node.storage.tables import follows, inbox_items, remote_actors, reports
 from node.workers import Worker, claim
 from node.workers.indexer import next_attempt
-from vocab.jsonld import expand
-from vocab.loader import UnknownContextError, make_document_loader, own_context
+from vocab.jsonld import JsonLdSyntaxError, expand
+from vocab.loader import UnknownContextError, is_known, make_document_loader, own_context
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
@@ -46,76 +46,118 @@ class Received:
 Handler = Callable[["InboxWorker", Received], Awaitable[str]]
 
 
+@dataclass
+class _Item:
+    row: Any
+    doc: Mapping[str, Any] = field(default_factory=dict)
+    env: Envelope | None = None
+    expanded: Mapping[str, Any] = field(default_factory=dict)
+    outcome: str = ""
+    error: str | None = None
+    retry: bool = False
+
+
 class InboxWorker(Worker):
+    """Items are taken a batch at a time: one claim, one thread hop for the JSON-LD expansion
+    of the whole batch, handlers in order, one transaction to record the outcomes."""
+
     def __init__(self, config: Config, engine: AsyncEngine, client: GuardedClient, remote: Remote,
                  on_outgoing: Callable[[], None]) -> None:  # fmt: skip
         super().__init__()
         self.config, self.engine, self.client, self.remote = config, engine, client, remote
         self.on_outgoing = on_outgoing
-        self._contexts: dict[str, Any] = {}
+        #: Contexts beyond the vendored ones: ours, and remote ones once fetched.
+        self._contexts: dict[str, Any] = {config.context_url: own_context()}
+        self._loader = make_document_loader(self._contexts)
 
     async def run_once(self) -> int:
         done = 0
         async with self.lock:
-            while items := await self._claim():
-                for item in items:
-                    done += await self._process(item)
+            while rows := await self._claim():
+                done += await self._batch([_Item(row) for row in rows])
         return done
 
     async def _claim(self) -> list[Any]:
         async with self.engine.begin() as conn:
             return await claim(conn, inbox_items, now_utc(), 100, LEASE, ("id", "body", "attempts"))
 
-    async def _process(self, item: Any) -> int:
+    async def _batch(self, items: list[_Item]) -> int:
+        for item in items:
+            self._read(item)
+        ready = [i for i in items if not i.outcome]
+        for item in ready:
+            await self._fetch_contexts(item.doc)
+        expanded = await asyncio.to_thread(self._expand_all, [i.doc for i in ready])
+        for item, result in zip(ready, expanded, strict=True):
+            if isinstance(result, Exception):
+                item.outcome, item.error = "refused", f"not valid JSON-LD: {result}"
+            else:
+                item.expanded = result
+        for item in items:
+            if not item.outcome:
+                await self._handle(item)
+        await self._record(items)
+        return sum(1 for i in items if not i.retry)
+
+    def _read(self, item: _Item) -> None:
+        """The door checked all this already; checked again, a row is never trusted blindly."""
         try:
-            doc = json.loads(item.body)
-            env = envelope(doc)
-            check_authority(env)
-            expanded = await self._expand(doc)
-            handler = INBOX_HANDLERS.get(env.type)
-            outcome = await handler(self, Received(item.id, doc, expanded, env)) if handler else "ignored"
+            item.doc = json.loads(item.row.body)
+            item.env = envelope(item.doc)
+            check_authority(item.env)
         except NodeError as exc:
-            return await self._finish(item.id, "refused", exc.detail)
+            item.outcome, item.error = "refused", exc.detail
+        except ValueError as exc:
+            item.outcome, item.error = "refused", f"unreadable: {exc}"
+
+    async def _handle(self, item: _Item) -> None:
+        assert item.env is not None
+        handler = INBOX_HANDLERS.get(item.env.type)
+        try:
+            received = Received(item.row.id, item.doc, item.expanded, item.env)
+            item.outcome = await handler(self, received) if handler else "ignored"
+        except NodeError as exc:
+            item.outcome, item.error = "refused", exc.detail
         except Exception as exc:  # noqa: BLE001 - recorded on the row and retried with backoff
-            delay = next_attempt(item.attempts)
-            log.warning("inbox item %s failed (attempt %s): %r", item.id, item.attempts, exc)
-            async with self.engine.begin() as conn:
-                values: dict[str, Any] = {"last_error": repr(exc)[:2000], "locked_until": None}
-                values |= {"next_attempt_at": now_utc() + delay} if delay else {"state": "failed"}
-                await conn.execute(update(inbox_items).where(inbox_items.c.id == item.id).values(**values))
-            return 0
-        return await self._finish(item.id, outcome, None)
+            log.warning("inbox item %s failed (attempt %s): %r", item.row.id, item.row.attempts, exc)
+            item.retry, item.error = True, repr(exc)[:2000]
 
-    async def _finish(self, item_id: int, state: str, error: str | None) -> int:
+    async def _record(self, items: list[_Item]) -> None:
+        now = now_utc()
         async with self.engine.begin() as conn:
-            await conn.execute(update(inbox_items).where(inbox_items.c.id == item_id)
-                               .values(state=state, last_error=error, locked_until=None))  # fmt: skip
-        return 1
+            settled = [{"item_id": i.row.id, "state": i.outcome, "error": i.error} for i in items if not i.retry]
+            if settled:
+                by_id = update(inbox_items).where(inbox_items.c.id == bindparam("item_id"))
+                await conn.execute(by_id.values(state=bindparam("state"), last_error=bindparam("error"),
+                                                locked_until=None), settled)  # fmt: skip
+            for item in (i for i in items if i.retry):
+                delay = next_attempt(item.row.attempts)
+                values: dict[str, Any] = {"last_error": item.error, "locked_until": None}
+                values |= {"next_attempt_at": now + delay} if delay else {"state": "failed"}
+                await conn.execute(update(inbox_items).where(inbox_items.c.id == item.row.id).values(**values))
 
-    async def _expand(self, doc: Mapping[str, Any]) -> Mapping[str, Any]:
-        """JSON-LD expansion, offline: vendored contexts, ours, and remote ones fetched once."""
-        extra: dict[str, Any] = {self.config.context_url: own_context()}
-        offline = make_document_loader(extra)
+    def _expand_all(self, docs: list[Mapping[str, Any]]) -> list[Mapping[str, Any] | Exception]:
+        out: list[Mapping[str, Any] | Exception] = []
+        for doc in docs:
+            try:
+                nodes = expand(dict(doc), loader=self._loader)
+                out.append(nodes[0] if nodes else {})
+            except (JsonLdSyntaxError, UnknownContextError) as exc:
+                out.append(exc)
+        return out
+
+    async def _fetch_contexts(self, doc: Mapping[str, Any]) -> None:
+        """Contexts the offline loader lacks: fetched once (size- and time-limited by the guarded
+        client) and kept. One that cannot be had reads as empty: AS2 terms still mean the same."""
         for url in _context_urls(doc):
-            try:
-                offline(url, {})
-            except UnknownContextError:
-                extra[url] = await self._remote_context(url)
-        loader = make_document_loader(extra)
-        docs = await asyncio.to_thread(expand, dict(doc), loader=loader)
-        return docs[0] if docs else {}
-
-    async def _remote_context(self, url: str) -> Any:
-        """Fetched once, size- and time-limited by the guarded client, then cached. A context
-        that cannot be had is replaced by an empty one: the AS2 terms still mean what they mean."""
-        if url not in self._contexts:
-            try:
-                _, fetched = await self.client.get_json(url, accept="application/ld+json, application/json")
-            except NodeError as exc:
-                log.warning("remote JSON-LD context %s unavailable (%s): read as empty", url, exc.detail)
-                fetched = {"@context": {}}
-            self._contexts[url] = fetched
-        return self._contexts[url]
+            if not is_known(url, self._contexts):
+                try:
+                    _, fetched = await self.client.get_json(url, accept="application/ld+json, application/json")
+                except NodeError as exc:
+                    log.warning("remote JSON-LD context %s unavailable (%s): read as empty", url, exc.detail)
+                    fetched = {"@context": {}}
+                self._contexts[url] = fetched
+                self._loader = make_document_loader(self._contexts)
 
 
 def _context_urls(value: Any) -> list[str]:
