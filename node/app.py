@@ -25,6 +25,7 @@ from node.keys import (
     DIRECTORY,
     ENGINE,
     INBOX_WORKER,
+    INBOX_WRITER,
     INDEX,
     INDEXER,
     LIMITER,
@@ -40,7 +41,10 @@ from node.routes.activitypub import TooManyRequests, software_version
 from node.runtime import outside
 from node.service import Directory
 from node.storage import repo
+from node.storage.batch import GroupInsert
 from node.storage.db import make_engine, schema_state
+from node.storage.tables import inbox_items
+from node.workers import Worker
 from node.workers.inbox import InboxWorker
 from node.workers.indexer import Indexer
 
@@ -100,12 +104,19 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     app[CLIENT], app[REMOTE], app[DELIVERER], app[INBOX_WORKER] = client, remote, deliverer, inbox_worker
     app[LIMITER] = RateLimiter(config.inbox_rate_per_minute)
     app[BLOCKS] = deliverer.blocks
+    writer = GroupInsert(engine, inbox_items, "activity_id")
+    writer.start()
+    app[INBOX_WRITER] = writer
     app[DIRECTORY] = Directory(config, engine, indexer, deliverer.kick)
     await indexer.run_once()  # replay what a crash or a CLI command left pending
-    await deliverer.recover()
-    tasks = [asyncio.create_task(w.run_forever()) for w in (indexer, deliverer, inbox_worker)]
+    workers: list[Worker] = [indexer]
+    if not config.separate_workers:  # else `oscartes worker` runs them, on another core
+        await deliverer.recover()
+        workers += [deliverer, inbox_worker]
+    tasks = [asyncio.create_task(w.run_forever()) for w in workers]
     app[TASKS] = tasks
     yield
+    await writer.stop()
     for task in tasks:
         task.cancel()
     for task in tasks:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -43,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", help="public URL of the node (env OSCARTES_BASE_URL)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+
+    p = sub.add_parser("worker", help="process inboxes and deliver, beside `serve` run with "
+                       "OSCARTES_SEPARATE_WORKERS=1 (another core for the busy part)")  # fmt: skip
+    _common(p)
 
     p = sub.add_parser("demo", help="load the demo territory shipped with the package")
     _common(p)
@@ -321,6 +326,25 @@ async def _block(config: Config, args: argparse.Namespace) -> str:
         await engine.dispose()
 
 
+async def _worker(config: Config) -> None:
+    """Inbox processing and delivery in their own process; they poll, as nothing can kick them."""
+    from node.app import user_agent
+    from node.runtime import outside
+    from node.storage.db import make_engine
+    from node.workers.inbox import InboxWorker
+
+    engine = make_engine(config.effective_database_url)
+    try:
+        async with outside(config, engine, user_agent(config)) as out:
+            inbox = InboxWorker(config, engine, out.client, out.remote, out.deliverer.kick)
+            inbox.poll_seconds = out.deliverer.poll_seconds = 0.2
+            await out.deliverer.recover()
+            log.info("worker running: inbox processing and delivery for %s", config.base_url)
+            await asyncio.gather(inbox.run_forever(), out.deliverer.run_forever())
+    finally:
+        await engine.dispose()
+
+
 async def _export(config: Config, fmt: str) -> None:
     from node.exporter import export
     from node.storage.db import make_engine
@@ -356,6 +380,9 @@ async def _check_schema(config: Config) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # A line per request costs a quarter of a cached GET: off unless asked for.
+    if os.environ.get("OSCARTES_ACCESS_LOG", "") not in ("1", "true", "yes"):
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         config = _config(args)
@@ -365,6 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(asyncio.run(_init(config)))
         elif args.command == "serve":
             _serve(config, args.host, args.port)
+        elif args.command == "worker":
+            asyncio.run(_worker(config))
         elif args.command == "demo":
             print(asyncio.run(_demo(config)))
         elif args.command == "token" and args.token_command == "create":  # noqa: S105 - a subcommand name

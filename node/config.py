@@ -36,6 +36,8 @@ class Config:
     signature_window_seconds: int = 3600
     #: Inbox POSTs accepted per remote host per minute before 429.
     inbox_rate_per_minute: int = 1200
+    #: Inbox processing and delivery run in `oscartes worker`, not in `serve`.
+    separate_workers: bool = False
     #: Followers/following collections list their members (their counts are always public).
     follower_lists_public: bool = True
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -101,7 +103,8 @@ def load_config(
     flags = {name: env.get(var, "").lower() in ("1", "true", "yes", "on")
              for name, var in (("allow_private", "OSCARTES_ALLOW_PRIVATE_ADDRESSES"),
                                ("authorized_fetch", "OSCARTES_AUTHORIZED_FETCH"),
-                               ("hide_follower_lists", "OSCARTES_HIDE_FOLLOWER_LISTS"))}  # fmt: skip
+                               ("hide_follower_lists", "OSCARTES_HIDE_FOLLOWER_LISTS"),
+                               ("separate_workers", "OSCARTES_SEPARATE_WORKERS"))}  # fmt: skip
     try:
         inbox_rate = int(env.get("OSCARTES_INBOX_RATE_PER_MINUTE", "1200"))
     except ValueError as exc:
@@ -112,6 +115,7 @@ def load_config(
         allow_private=allow_private or flags["allow_private"],
         authorized_fetch=flags["authorized_fetch"],
         follower_lists_public=not flags["hide_follower_lists"],
+        separate_workers=flags["separate_workers"],
         base_url=normalise_base_url(base),
         database_url=database_url or env.get("OSCARTES_DATABASE_URL") or saved.get("database_url", ""),
         sparql_store=store,

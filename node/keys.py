@@ -15,6 +15,7 @@ from node.graph import RdfIndex
 from node.ratelimit import RateLimiter
 from node.remote import Remote
 from node.service import Directory
+from node.storage.batch import GroupInsert
 from node.workers.delivery import Deliverer
 from node.workers.inbox import InboxWorker
 from node.workers.indexer import Indexer
@@ -32,3 +33,4 @@ DELIVERER = web.AppKey("deliverer", Deliverer)
 INBOX_WORKER = web.AppKey("inbox_worker", InboxWorker)
 LIMITER = web.AppKey("limiter", RateLimiter)
 BLOCKS = web.AppKey("blocks", DomainBlocks)
+INBOX_WRITER = web.AppKey("inbox_writer", GroupInsert)

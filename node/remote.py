@@ -3,6 +3,7 @@ refetched when their key no longer verifies (rotation)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Mapping
@@ -12,6 +13,7 @@ from typing import Any
 from urllib.parse import urldefrag
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from federation.activity import first_type, host, ref
@@ -77,6 +79,7 @@ class Remote:
         #: key id -> (resolved key, when): the inbox checks a signature per POST; SQL is the
         #: durable cache, this one spares it a query each time.
         self._keys: dict[str, tuple[ResolvedKey, float]] = {}
+        self._fetching: dict[str, asyncio.Future[RemoteActor]] = {}
 
     async def actor(self, iri: str, *, refresh: bool = False) -> RemoteActor:
         iri = urldefrag(iri)[0]
@@ -85,14 +88,23 @@ class Remote:
                 cached = await _cached(conn, iri)
             if cached is not None:
                 return cached
-        url, doc = await self.client.get_json(iri, sign=self.sign)
+        # Many POSTs from a new actor arrive at once: one fetch serves them all.
+        pending = self._fetching.get(iri)
+        if pending is None:
+            pending = self._fetching[iri] = asyncio.ensure_future(self._fetch(iri))
+            pending.add_done_callback(lambda _: self._fetching.pop(iri, None))
+        return await asyncio.shield(pending)
+
+    async def _fetch(self, iri: str) -> RemoteActor:
+        _, doc = await self.client.get_json(iri, sign=self.sign)
         actor = actor_from_doc(doc, iri)
+        values = {"host": actor.host, "username": actor.username, "inbox": actor.inbox,
+                  "shared_inbox": actor.shared_inbox, "key_id": actor.key_id, "public_pem": actor.public_pem,
+                  "doc": json.dumps(doc), "fetched_at": now_utc()}  # fmt: skip
         async with self.engine.begin() as conn:
-            await conn.execute(delete(remote_actors).where(remote_actors.c.iri == actor.iri))
-            await conn.execute(remote_actors.insert().values(
-                iri=actor.iri, host=actor.host, username=actor.username, inbox=actor.inbox,
-                shared_inbox=actor.shared_inbox, key_id=actor.key_id, public_pem=actor.public_pem,
-                doc=json.dumps(doc), fetched_at=now_utc()))  # fmt: skip
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            upsert = dialect.insert(remote_actors).values(iri=actor.iri, **values)
+            await conn.execute(upsert.on_conflict_do_update(index_elements=["iri"], set_=values))
         return actor
 
     async def resolve_key(self, key_id: str, refresh: bool) -> ResolvedKey:

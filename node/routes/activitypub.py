@@ -9,8 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 
 from federation import signatures as sig
 from federation.activity import check_authority, envelope, host
@@ -20,11 +19,11 @@ from node import actors, federate
 from node.config import Config
 from node.convert.common import now_utc
 from node.errors import NodeError, NotFound, UnsupportedMediaType
-from node.keys import BLOCKS, CONFIG, DIRECTORY, ENGINE, INBOX_WORKER, LIMITER, REMOTE
+from node.keys import BLOCKS, CONFIG, DIRECTORY, ENGINE, INBOX_WORKER, INBOX_WRITER, LIMITER, REMOTE
 from node.records import COLLECTIONS
 from node.remote import known
 from node.storage import repo
-from node.storage.tables import activities, inbox_items
+from node.storage.tables import activities
 from vocab import AS2_CONTEXT, SECURITY_CONTEXT
 
 AS2_JSON = "application/activity+json"
@@ -227,14 +226,11 @@ async def inbox_handler(request: web.Request) -> web.Response:
     if verified.owner != env.actor:
         raise SignatureError(f"signed by {verified.owner}'s key, but the activity's actor is {env.actor}")
     now = now_utc()
-    try:
-        async with request.app[ENGINE].begin() as conn:
-            await conn.execute(insert(inbox_items).values(
-                activity_id=env.id or None, activity_type=env.type, actor=env.actor, recipient=recipient,
-                key_id=verified.key_id, body=body.decode("utf-8"), state="pending", attempts=0,
-                next_attempt_at=now, created_at=now))  # fmt: skip
-    except IntegrityError:
-        return web.Response(status=202)  # the same activity again: already stored, nothing changes
+    # Durable before the 202; the same activity id again is skipped: nothing changes.
+    await request.app[INBOX_WRITER].insert({
+        "activity_id": env.id or None, "activity_type": env.type, "actor": env.actor, "recipient": recipient,
+        "key_id": verified.key_id, "body": body.decode("utf-8"), "state": "pending", "attempts": 0,
+        "last_error": None, "locked_until": None, "next_attempt_at": now, "created_at": now})  # fmt: skip
     request.app[INBOX_WORKER].kick()
     return web.Response(status=202)
 

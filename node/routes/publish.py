@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -95,7 +96,7 @@ def represent(request: web.Request, stored: Stored, fmt: Format) -> web.StreamRe
         response = web.Response(body=stored.doc.encode("utf-8"), content_type="text/plain")
         response.headers["Content-Type"] = content_type(fmt, request)
     else:
-        response = web.Response(body=serialize(stored.ntriples, fmt, config.graph_iri))
+        response = web.Response(body=_serialized(stored, fmt, config.graph_iri))
         response.headers["Content-Type"] = content_type(fmt, request)
     response.headers.update(headers)
     return response
@@ -106,6 +107,20 @@ def _creator(record: Record, host: str) -> str:
     owner = record.iri if record.kind == "initiative" else record.attributed_to
     prefix = f"{record.iri.rsplit('/', 2)[0]}/initiatives/"
     return f"@{owner.removeprefix(prefix)}@{host}" if owner.startswith(prefix) else ""
+
+
+_SERIALIZED: OrderedDict[tuple[str, int, str], bytes] = OrderedDict()
+
+
+def _serialized(stored: Stored, fmt: str, graph: str) -> bytes:
+    """Turtle and N-Quads of a record version, kept: re-serializing is most of such a GET."""
+    key = (stored.record.iri, stored.version, fmt)
+    body = _SERIALIZED.get(key)
+    if body is None:
+        body = _SERIALIZED[key] = serialize(stored.ntriples, fmt, graph)
+        if len(_SERIALIZED) > 2000:
+            _SERIALIZED.popitem(last=False)
+    return body
 
 
 def gone(request: web.Request, tombstone: Tombstone, fmt: Format) -> web.Response:

@@ -80,6 +80,7 @@ records = Table(
     Index("ix_records_owner", "owner"),
     Index("ix_records_origin", "origin"),
     Index("ix_records_category", "category"),
+    Index("ix_records_kind_deleted", "kind", "deleted_at"),
 )
 
 record_themes = Table(

@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation import signatures as sig
@@ -64,61 +65,80 @@ class Deliverer(Worker):
         delivered = 0
         async with self.lock:
             while rows := await self._claim():
-                results = await asyncio.gather(*(self._guarded(row) for row in rows))
-                delivered += sum(results)
+                signing = await self._signing({row.activity_id for row in rows})
+                outcomes = await asyncio.gather(*(self._guarded(row, signing) for row in rows))
+                await self._record(outcomes)
+                delivered += sum(1 for o in outcomes if o.ok)
         return delivered
 
-    async def _guarded(self, row: Any) -> int:
-        async with self._slots, self._per_host[row.host]:
-            return await self._deliver(row)
+    async def _signing(self, activity_ids: set[int]) -> dict[int, tuple[bytes, str, Any] | str]:
+        """Each activity of the batch once: its body, and its actor's key id and key (or why not)."""
+        out: dict[int, tuple[bytes, str, Any] | str] = {}
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(activities.c.id, activities.c.actor, activities.c.doc)
+                                       .where(activities.c.id.in_(activity_ids)))).all()  # fmt: skip
+            for row in rows:
+                actor = await actors.get(conn, row.actor)
+                if actor is None:
+                    out[row.id] = f"{row.actor} is not an actor of this node"
+                else:
+                    out[row.id] = (row.doc.encode("utf-8"), actor.key_id, actors.private_key(self.config, actor))
+        return out
 
-    async def _deliver(self, row: Any) -> int:
+    async def _guarded(self, row: Any, signing: dict[int, tuple[bytes, str, Any] | str]) -> _Outcome:
+        async with self._slots, self._per_host[row.host]:
+            return await self._deliver(row, signing.get(row.activity_id, "the activity is gone"))
+
+    async def _deliver(self, row: Any, signing: tuple[bytes, str, Any] | str) -> _Outcome:
         status: int | None = None
-        retry_after: float | None = None
         try:
             if await self.blocks.blocked(row.host):
                 raise Refused(f"{row.host} is blocked")
-            async with self.engine.connect() as conn:
-                activity = (await conn.execute(select(activities).where(activities.c.id == row.activity_id))).one()
-                actor = await actors.get(conn, activity.actor)
-            if actor is None:
-                raise Refused(f"{activity.actor} is not an actor of this node")
-            body = activity.doc.encode("utf-8")
+            if isinstance(signing, str):
+                raise Refused(signing)
+            body, key_id, key = signing
             headers = sig.sign_request("POST", row.inbox, {"Content-Type": AS2_JSON, "Accept": AS2_JSON}, body,
-                                       actor.key_id, actors.private_key(self.config, actor))  # fmt: skip
+                                       key_id, key)  # fmt: skip
             response = await self.client.request("POST", row.inbox, headers=headers, body=body,
                                                  follow_redirects=False)  # fmt: skip
             status = response.status
             raise_for_status(response)  # any non-2xx raises RemoteError
         except (RemoteError, Refused, NodeError, OSError) as exc:
+            retry = None
             if isinstance(exc, RemoteError):
-                status, retry_after = exc.remote_status, exc.retry_after
-                retry = next_attempt(row.attempts, status, retry_after) if exc.retryable or status else None
-            else:
-                retry = None
-            await self._failed(row, status, repr(exc), retry)
-            return 0
-        await self._done(row, status)
-        return 1
+                status = exc.remote_status
+                retry = next_attempt(row.attempts, status, exc.retry_after) if exc.retryable or status else None
+            log.info("delivery %s to %s failed (attempt %s): %r", row.id, row.inbox, row.attempts, exc)
+            return _Outcome(row, False, status, repr(exc)[:2000], retry)
+        return _Outcome(row, True, status)
 
-    async def _done(self, row: Any, status: int | None) -> None:
+    async def _record(self, outcomes: list[_Outcome]) -> None:
+        """A batch's outcomes in one transaction: SQLite commits once, not once per inbox."""
         now = now_utc()
+        done = [{"row_id": o.row.id, "status": o.status} for o in outcomes if o.ok]
         async with self.engine.begin() as conn:
-            await conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(
-                state="done", last_status=status, locked_until=None, last_error=None))  # fmt: skip
-            await _host_result(conn, row.host, ok=True, now=now)
+            if done:
+                by_id = update(deliveries).where(deliveries.c.id == bindparam("row_id"))
+                await conn.execute(by_id.values(state="done", last_status=bindparam("status"), locked_until=None,
+                                                last_error=None), done)  # fmt: skip
+            for o in (o for o in outcomes if not o.ok):
+                values: dict[str, Any] = {"last_status": o.status, "last_error": o.error, "locked_until": None}
+                values |= {"next_attempt_at": now + o.retry} if o.retry is not None else {"state": "failed"}
+                await conn.execute(update(deliveries).where(deliveries.c.id == o.row.id).values(**values))
+            by_host: dict[str, bool] = {}
+            for o in outcomes:  # a host counts once per batch: any success clears its failures
+                by_host[o.row.host] = by_host.get(o.row.host, False) or o.ok
+            for host, ok in by_host.items():
+                await _host_result(conn, host, ok=ok, now=now)
 
-    async def _failed(self, row: Any, status: int | None, error: str, retry: timedelta | None) -> None:
-        now = now_utc()
-        log.info("delivery %s to %s failed (attempt %s): %s", row.id, row.inbox, row.attempts, error)
-        values: dict[str, Any] = {"last_status": status, "last_error": error[:2000], "locked_until": None}
-        if retry is None:
-            values["state"] = "failed"
-        else:
-            values["next_attempt_at"] = now + retry
-        async with self.engine.begin() as conn:
-            await conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(**values))
-            await _host_result(conn, row.host, ok=False, now=now)
+
+@dataclass(frozen=True)
+class _Outcome:
+    row: Any
+    ok: bool
+    status: int | None
+    error: str | None = None
+    retry: timedelta | None = None
 
 
 async def _host_result(conn: Any, host: str, *, ok: bool, now: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -224,3 +225,19 @@ async def test_flag_block_undo(world: tuple[RunningNode, FakeFediverse]) -> None
         return any(r.activity_type == "Like" and r.state == "ignored" for r in await table(node, inbox_items))
 
     await eventually(ignored, what="anything else is stored and ignored")
+
+
+async def test_inbox_stores_each_activity_once_on_every_database(tmp_path: Path, database_url: str) -> None:
+    """The group commit's insert-or-skip, on SQLite and on PostgreSQL."""
+    node = await start_node(tmp_path / "db", database_url, host="127.0.0.2", OSCARTES_ALLOW_PRIVATE_ADDRESSES="1")
+    fake = await FakeFediverse("127.0.0.4").start()
+    try:
+        await node.create("initiatives", samples.initiative())
+        alice = fake.actor("alice")
+        statuses = await asyncio.gather(*(fake.post(inbox_of(node), follow(alice, target(node), n % 3), alice)
+                                          for n in range(12)))  # fmt: skip
+        assert [s for s, _ in statuses] == [202] * 12
+        assert len(await table(node, inbox_items)) == 3
+    finally:
+        await fake.stop()
+        await stop_node(node)

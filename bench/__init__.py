@@ -1,0 +1,1 @@
+"""Benchmarks of a node (GET, search, memory) against named baselines; see docs/performance.md."""
