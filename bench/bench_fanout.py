@@ -82,7 +82,7 @@ async def run(followers: int, hosts: int) -> dict[str, Any]:
             "attributedTo": actor}  # fmt: skip
     client = GuardedClient(FetchPolicy.allowing_private())
     await client.start()
-    deliverer = Deliverer(config, engine, client, concurrency=16, per_host=2)
+    deliverer = Deliverer(config, engine, client)  # the production settings
     try:
         started = time.perf_counter()
         async with engine.begin() as conn:
@@ -123,9 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--followers", type=int, default=10_000)
     parser.add_argument("--hosts", type=int, default=1_000)
+    parser.add_argument("--rounds", type=int, default=3, help="runs; the median one is reported")
     parser.add_argument("--json", help="write the result here too")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.followers, args.hosts))
+    runs = sorted((asyncio.run(run(args.followers, args.hosts)) for _ in range(args.rounds)),
+                  key=lambda r: float(r["ratio_to_floor"]))  # fmt: skip
+    result = {**runs[len(runs) // 2], "ratios_all_rounds": [r["ratio_to_floor"] for r in runs]}
     print(json.dumps(result, indent=2))
     write_json(args.json, "fanout", result)
     return 0

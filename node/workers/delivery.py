@@ -28,6 +28,9 @@ from node.workers import Worker, claim
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)
+#: Outcomes are committed when this many are waiting, or this many seconds after the first.
+RECORD_EVERY = 64
+RECORD_WITHIN = 0.05
 AS2_JSON = "application/activity+json"
 
 
@@ -42,6 +45,8 @@ class Deliverer(Worker):
         self.batch = batch
         self._slots = asyncio.Semaphore(concurrency)
         self._per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(per_host))
+        self._pending: list[_Outcome] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def recover(self) -> int:
         """At start: rows a killed process had claimed are due again now, not when its lease ends.
@@ -67,7 +72,7 @@ class Deliverer(Worker):
             while rows := await self._claim():
                 signing = await self._signing({row.activity_id for row in rows})
                 outcomes = await asyncio.gather(*(self._guarded(row, signing) for row in rows))
-                await self._record(outcomes)
+                await self._flush()
                 delivered += sum(1 for o in outcomes if o.ok)
         return delivered
 
@@ -87,7 +92,24 @@ class Deliverer(Worker):
 
     async def _guarded(self, row: Any, signing: dict[int, tuple[bytes, str, Any] | str]) -> _Outcome:
         async with self._slots, self._per_host[row.host]:
-            return await self._deliver(row, signing.get(row.activity_id, "the activity is gone"))
+            outcome = await self._deliver(row, signing.get(row.activity_id, "the activity is gone"))
+        # Outcomes are recorded in small groups: one commit for many inboxes, yet a crash
+        # re-sends only what was in flight or finished in the last few milliseconds.
+        self._pending.append(outcome)
+        if len(self._pending) >= RECORD_EVERY:
+            await self._flush()
+        elif len(self._pending) == 1:
+            self._flusher = asyncio.create_task(self._flush_soon())
+        return outcome
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(RECORD_WITHIN)
+        await self._flush()
+
+    async def _flush(self) -> None:
+        taken, self._pending = self._pending, []
+        if taken:
+            await self._record(taken)
 
     async def _deliver(self, row: Any, signing: tuple[bytes, str, Any] | str) -> _Outcome:
         status: int | None = None
