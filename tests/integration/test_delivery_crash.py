@@ -84,13 +84,12 @@ async def test_kill_9_loses_no_delivery(tmp_path: Path) -> None:
         await fake.stop()
     ids = [a["id"] for a in fake.received("Create")]
     assert len(set(ids)) == N
-    # At least once: what was in flight when the process died may come twice (at most the
-    # per-host concurrency); receivers deduplicate by activity id, as ours does.
-    assert len(ids) - len(set(ids)) <= 2
+    # At least once: what was in flight when the process died (2 at a time per host) and what
+    # finished in the last 50 ms before it (outcomes are committed in small groups: about 2
+    # more at this pace) may come twice; receivers deduplicate by activity id, as ours does.
+    assert len(ids) - len(set(ids)) <= 4
 
 
 async def _ready(fake: FakeFediverse, count: int, kind: str, distinct: bool = False) -> bool:
     found = fake.received(kind)
     return len({a["id"] for a in found} if distinct else found) >= count
-
-
