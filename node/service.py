@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -84,7 +85,8 @@ class Directory:
 
     async def create(self, kind: Kind, doc: Any, who: Principal, *, fanout: bool = True) -> Stored:
         now = now_utc()
-        draft = record_from_jsonld(doc, kind, self.parse_context(now))
+        # JSON-LD expansion (pyld) takes milliseconds: off the event loop.
+        draft = await asyncio.to_thread(record_from_jsonld, doc, kind, self.parse_context(now))
         who.may_create(kind, draft.record)
         async with self.engine.begin() as conn:
             await self._check_references(conn, draft.record)
@@ -110,7 +112,7 @@ class Directory:
         current = await self.get(kind, slug)
         if current.deleted is not None:
             raise Gone(f"{current.record.iri} was deleted")
-        draft = record_from_jsonld(doc, kind, self.parse_context(now), existing=current.record)
+        draft = await asyncio.to_thread(record_from_jsonld, doc, kind, self.parse_context(now), current.record)
         who.may_change(current.record, draft.record)
         record = draft.record
         async with self.engine.begin() as conn:

@@ -10,6 +10,7 @@ wrong with the input).
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
@@ -28,6 +29,9 @@ __all__ = [
 ]
 
 # pyld >= 3 can report dropped keys; older versions silently drop them.
+#: pyld keeps module-level caches (resolved contexts) that are not thread-safe; callers run
+#: it in worker threads (the API, the inbox worker), so its calls take turns.
+_PYLD: Final = threading.Lock()
 _CAN_REPORT_DROPS: Final = "on_property_dropped" in inspect.signature(_pyld.expand).parameters
 
 
@@ -106,7 +110,8 @@ def expand(
     if strict and _CAN_REPORT_DROPS:
         kwargs["on_property_dropped"] = dropped.append
     try:
-        result: list[dict[str, Any]] = _pyld.expand(doc, _options(loader, base), **kwargs)
+        with _PYLD:
+            result: list[dict[str, Any]] = _pyld.expand(doc, _options(loader, base), **kwargs)
     except _PYLD_ERRORS as exc:
         raise _translate(exc) from exc
     if strict:
@@ -126,7 +131,8 @@ def compact(
 ) -> dict[str, Any]:
     """Compact ``doc`` against ``context`` (a URL, a context object or a list)."""
     try:
-        result: dict[str, Any] = _pyld.compact(doc, context, _options(loader, base))
+        with _PYLD:
+            result: dict[str, Any] = _pyld.compact(doc, context, _options(loader, base))
     except _PYLD_ERRORS as exc:
         raise _translate(exc) from exc
     return result
@@ -146,7 +152,8 @@ def to_nquads(
     options = _options(loader, base)
     options["format"] = "application/n-quads"
     try:
-        text: str = _pyld.to_rdf(doc, options)
+        with _PYLD:
+            text: str = _pyld.to_rdf(doc, options)
     except _PYLD_ERRORS as exc:
         raise _translate(exc) from exc
     lines = sorted({line for line in text.splitlines() if line.strip()})
@@ -180,7 +187,8 @@ def to_graph(
 ) -> rdflib.Graph:
     """The triples of ``doc`` (all its graphs merged) as an rdflib Graph."""
     try:
-        dataset: dict[str, list[dict[str, Mapping[str, str]]]] = _pyld.to_rdf(doc, _options(loader, base))
+        with _PYLD:
+            dataset: dict[str, list[dict[str, Mapping[str, str]]]] = _pyld.to_rdf(doc, _options(loader, base))
     except _PYLD_ERRORS as exc:
         raise _translate(exc) from exc
     graph = rdflib.Graph()
