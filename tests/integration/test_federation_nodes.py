@@ -164,3 +164,24 @@ async def test_cli_follow_and_blocks(pair: tuple[RunningNode, RunningNode]) -> N
     assert "spam.example\tspam" in (await _cli("block", "list", "--data", data))[1]
     assert (await _cli("block", "remove", "--data", data, "spam.example"))[0] == 0
     assert "spam.example" not in (await _cli("block", "list", "--data", data))[1]
+
+
+async def test_each_follows_the_other(pair: tuple[RunningNode, RunningNode]) -> None:
+    """The same both ways: A's initiative follows B's and gets B's news too."""
+    a, b = pair
+    await a.create("initiatives", samples.initiative())
+    await b.create("initiatives", samples.initiative("ressourcerie", name="Ressourcerie"))
+    for follower, target in ((a, b), (b, a)):
+        slug = "repair_cafe_massy" if follower is a else "ressourcerie"
+        other = f"{target.base}/initiatives/{'ressourcerie' if target is b else 'repair_cafe_massy'}"
+        async with follower.http.post(f"{follower.base}/api/initiatives/{slug}/follow", json={"target": other},
+                                      headers=follower.auth) as r:  # fmt: skip
+            assert r.status == 202
+
+    async def both_accepted() -> bool:
+        found = await rows(a, follows) + await rows(b, follows)
+        return sum(1 for r in found if r.state == "accepted") == 4  # each side records both follows
+
+    await eventually(both_accepted, what="mutual follows accepted")
+    event = await b.create("events", samples.event(owner="initiatives/ressourcerie"))
+    await eventually(lambda: received(a, "Create", event["id"]), what="B's event at A")
