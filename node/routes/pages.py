@@ -34,9 +34,18 @@ def _place_line(place: dict[str, Any]) -> str:
     return ", ".join(p for p in (place.get("name", ""), address.get("streetAddress", ""), town) if p)
 
 
-def facts(doc: dict[str, Any], base: str) -> list[Fact]:
+def linked(doc: dict[str, Any]) -> list[str]:
+    """The records a page links to by IRI: their names are looked up to show them."""
+    keys = ("attributedTo", "pair:partnerOf", "pair:involves", "pair:needs", "pair:offers")
+    iris = [iri for key in keys for iri in _list(doc.get(key))]
+    return iris + list(_list((doc.get("organizers") or {}).get("items")))
+
+
+def facts(doc: dict[str, Any], base: str, names: dict[str, str] | None = None) -> list[Fact]:
+    """Label, text, link. `names` gives the names of linked records (else their IRIs show)."""
+    names = names or {}
     out: list[Fact] = []
-    if doc.get("startTime"):
+    if doc.get("startTime") and not doc.get("summary"):
         out.append(("Quand", f"{doc['startTime']} → {doc.get('endTime', '')}", ""))
     for place in _list(doc.get("location")):
         if place.get("type") == "VirtualLocation":
@@ -63,12 +72,12 @@ def facts(doc: dict[str, Any], base: str) -> list[Fact]:
         if doc.get(key):
             out.append((title, doc[key], f"mailto:{doc[key]}" if key == "pair:e-mail" else ""))
     for iri in _list((doc.get("organizers") or {}).get("items")):
-        out.append(("Organisé par", iri, iri))
+        out.append(("Organisé par", names.get(iri, iri), iri))
     for key, title in (("attributedTo", "Porté par"),
                        ("pair:partnerOf", "Partenaire de"), ("pair:involves", "Implique"),
                        ("pair:needs", "Besoin"), ("pair:offers", "Offre")):  # fmt: skip
         for iri in _list(doc.get(key)):
-            out.append((title, iri, iri))
+            out.append((title, names.get(iri, iri), iri))
     if doc.get("endTime") and not doc.get("startTime"):
         out.append(("Jusqu'au", doc["endTime"], ""))
     out.append(("Publié", doc.get("published", ""), ""))

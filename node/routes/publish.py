@@ -9,6 +9,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import select
 
 from node.convert.as2 import contexts, tombstone_to_as2
 from node.convert.rdf import serialize
@@ -18,6 +19,7 @@ from node.negotiate import AS2_PROFILE, BY_NAME, MEDIA, RDF_FORMATS, Format, cho
 from node.records import COLLECTIONS, Kind, Record, Stored, Tombstone
 from node.routes import pages
 from node.storage import repo
+from node.storage.tables import records
 from vocab.loader import own_context
 
 RECORD_FORMATS: tuple[Format, ...] = ("html", *RDF_FORMATS, "json")
@@ -70,7 +72,16 @@ def _not_modified(request: web.Request, etag: str, modified: datetime) -> bool:
     return False
 
 
-def represent(request: web.Request, stored: Stored, fmt: Format) -> web.StreamResponse:
+async def names_of(request: web.Request, iris: list[str]) -> dict[str, str]:
+    if not iris:
+        return {}
+    async with request.app[ENGINE].connect() as conn:
+        rows = await conn.execute(select(records.c.iri, records.c.name).where(records.c.iri.in_(set(iris))))
+        return {row.iri: row.name for row in rows}
+
+
+def represent(request: web.Request, stored: Stored, fmt: Format, names: dict[str, str] | None = None
+              ) -> web.StreamResponse:  # fmt: skip
     config = request.app[CONFIG]
     record = stored.record
     etag = f'"{stored.id}-{stored.version}-{fmt}"'
@@ -87,7 +98,7 @@ def represent(request: web.Request, stored: Stored, fmt: Format) -> web.StreamRe
         doc = json.loads(stored.doc)
         response = render_page(
             request, "record.html", doc=doc, kind=record.kind, kind_label=pages.KIND_LABELS[record.kind],
-            description=pages.description(doc), facts=pages.facts(doc, config.base_url),
+            description=pages.description(doc), facts=pages.facts(doc, config.base_url, names),
             og_type="article" if record.kind != "initiative" else "profile",
             creator=_creator(record, config.host),
             alternates=[("jsonld", MEDIA["jsonld"]), ("ttl", MEDIA["turtle"])],
@@ -140,7 +151,8 @@ async def record_handler(request: web.Request) -> web.StreamResponse:
     stored = await request.app[DIRECTORY].get(kind, request.match_info["slug"], cached=True)
     if stored.deleted is not None:
         return gone(request, Tombstone(stored.record.iri, kind, stored.deleted), fmt)
-    return represent(request, stored, fmt)
+    names = await names_of(request, pages.linked(json.loads(stored.doc))) if fmt == "html" else None
+    return represent(request, stored, fmt, names)
 
 
 async def collection_handler(request: web.Request) -> web.StreamResponse:

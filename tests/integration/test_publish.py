@@ -158,3 +158,13 @@ async def test_vocabularies_are_linked_data(node: RunningNode) -> None:
         assert "volunteers" in await response.text()
     async with node.http.get(f"{node.base}/vocab/themes/nope") as response:
         assert response.status == 404
+
+
+async def test_html_pages_name_what_they_link_to(node: RunningNode) -> None:
+    await node.create("initiatives", samples.initiative())
+    event = await node.create("events", samples.event())
+    async with node.http.get(event["id"], headers={"Accept": "text/html"}) as response:
+        html = await response.text()
+    owner = f"{node.base}/initiatives/repair_cafe_massy"
+    assert f'<a href="{owner}">Repair Café de Massy</a>' in html
+    assert "sam. 13 déc. 2025, 14h–18h" in html and "2025-12-13T14:00:00+01:00" not in html
