@@ -31,7 +31,10 @@ def _list(value: Any) -> list[Any]:
 def _place_line(place: dict[str, Any]) -> str:
     address = place.get("address") or {}
     town = " ".join(x for x in (address.get("postalCode", ""), address.get("addressLocality", "")) if x)
-    return ", ".join(p for p in (place.get("name", ""), address.get("streetAddress", ""), town) if p)
+    name = place.get("name", "")
+    # Imported places are often named by their address: say each part once.
+    rest = [p for p in (address.get("streetAddress", ""), town) if p and p not in name]
+    return ", ".join(p for p in (name, *rest) if p)
 
 
 def linked(doc: dict[str, Any]) -> list[str]:
