@@ -4,13 +4,28 @@ every few seconds (a CLI may change them) and at once when this process changes 
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from node.convert.common import now_utc
 from node.storage.tables import domain_blocks
 
 REFRESH_SECONDS = 5.0
+
+
+async def set_block(conn: AsyncConnection, domain: str, *, blocked: bool, reason: str = "") -> str:
+    """Block or unblock a domain (the CLI and the API); returns the normalised domain."""
+    domain = domain.lower().strip()
+    await conn.execute(delete(domain_blocks).where(domain_blocks.c.domain == domain))
+    if blocked:
+        await conn.execute(insert(domain_blocks).values(domain=domain, reason=reason, created_at=now_utc()))
+    return domain
+
+
+async def list_blocks(conn: AsyncConnection) -> list[Any]:
+    return list((await conn.execute(select(domain_blocks).order_by(domain_blocks.c.domain))).all())
 
 
 class DomainBlocks:

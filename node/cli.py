@@ -304,24 +304,17 @@ async def _actor(config: Config, args: argparse.Namespace) -> str:
 
 
 async def _block(config: Config, args: argparse.Namespace) -> str:
-    from sqlalchemy import delete, insert, select
-
-    from node.convert.common import now_utc
+    from node.blocks import list_blocks, set_block
     from node.storage.db import make_engine
-    from node.storage.tables import domain_blocks
 
     engine = make_engine(config.effective_database_url)
     try:
         async with engine.begin() as conn:
             if args.block_command == "list":
-                rows = (await conn.execute(select(domain_blocks).order_by(domain_blocks.c.domain))).all()
-                return "\n".join(f"{r.domain}\t{r.reason}" for r in rows)
-            domain = args.domain.lower().strip()
-            await conn.execute(delete(domain_blocks).where(domain_blocks.c.domain == domain))
-            if args.block_command == "remove":
-                return f"{domain} unblocked"
-            await conn.execute(insert(domain_blocks).values(domain=domain, reason=args.reason, created_at=now_utc()))
-            return f"{domain} blocked"
+                return "\n".join(f"{r.domain}\t{r.reason}" for r in await list_blocks(conn))
+            blocked = args.block_command == "add"
+            domain = await set_block(conn, args.domain, blocked=blocked, reason=getattr(args, "reason", ""))
+            return f"{domain} {'blocked' if blocked else 'unblocked'}"
     finally:
         await engine.dispose()
 

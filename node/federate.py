@@ -65,22 +65,14 @@ async def enqueue_deliveries(conn: AsyncConnection, activity_id: int, targets: S
     return len(rows)
 
 
-async def publish(conn: AsyncConnection, config: Config, actor: str, kind: str, obj: Doc, now: datetime,
+async def publish(conn: AsyncConnection, config: Config, actor: str, kind: str, obj: Doc | str, now: datetime,
                   *, fanout: bool = True) -> int:  # fmt: skip
-    """Create/Update/Delete to the public and the actor's followers. `fanout=False` (imports)
-    keeps it in the outbox without sending it to anyone."""
-    obj = {k: v for k, v in obj.items() if k != "@context"}
-    obj.setdefault("to", [PUBLIC])
-    obj.setdefault("cc", [followers_iri(actor)])
-    activity_id, _ = await record_activity(conn, config, actor, kind, obj, now, public=True)
-    if not fanout:
-        return 0
-    return await enqueue_deliveries(conn, activity_id, inboxes(await follower_recipients(conn, actor)), now)
-
-
-async def publish_ref(conn: AsyncConnection, config: Config, actor: str, kind: str, obj: str, now: datetime,
-                      *, fanout: bool = True) -> int:  # fmt: skip
-    """An activity whose object is an IRI (Delete of an actor)."""
+    """Create/Update/Delete to the public and the actor's followers. `obj` is the object, or
+    an IRI (Delete of an actor). `fanout=False` (imports) keeps it in the outbox only."""
+    if not isinstance(obj, str):
+        obj = {k: v for k, v in obj.items() if k != "@context"}
+        obj.setdefault("to", [PUBLIC])
+        obj.setdefault("cc", [followers_iri(actor)])
     activity_id, _ = await record_activity(conn, config, actor, kind, obj, now, public=True)
     if not fanout:
         return 0

@@ -36,8 +36,6 @@ class RdfIndex(Protocol):
 
     def select(self, sparql: str) -> list[dict[str, str]]: ...
 
-    def dump_nquads(self) -> bytes: ...
-
     def close(self) -> None: ...
 
 
@@ -112,9 +110,6 @@ class EmbeddedIndex:
             for sol in result
         ]
 
-    def dump_nquads(self) -> bytes:
-        return self.store.dump(format=ox.RdfFormat.N_QUADS) or b""
-
     def close(self) -> None:
         self.store.flush()
         del self.store
@@ -159,10 +154,6 @@ class RemoteIndex:
                          "application/sparql-results+json")  # fmt: skip
         data = json.loads(raw)
         return [{k: v["value"] for k, v in row.items()} for row in data["results"]["bindings"]]
-
-    def dump_nquads(self) -> bytes:
-        query = "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }"  # only used for small checks
-        return self._post(self.query_url, query.encode(), "application/sparql-query", "application/n-triples")
 
     def close(self) -> None:
         return None

@@ -150,16 +150,16 @@ class Remote:
             await conn.execute(delete(remote_actors).where(remote_actors.c.iri == iri))
 
 
+def _from_row(row: Any) -> RemoteActor:
+    return RemoteActor(row.iri, row.host, row.username, row.inbox, row.shared_inbox, row.key_id, row.public_pem)
+
+
 async def _cached(conn: AsyncConnection, iri: str) -> RemoteActor | None:
     row = (await conn.execute(select(remote_actors).where(remote_actors.c.iri == iri))).first()
-    if row is None or now_utc() - row.fetched_at > MAX_AGE:
-        return None
-    return RemoteActor(row.iri, row.host, row.username, row.inbox, row.shared_inbox, row.key_id, row.public_pem)
+    return _from_row(row) if row is not None and now_utc() - row.fetched_at <= MAX_AGE else None
 
 
 async def known(conn: AsyncConnection, iri: str) -> RemoteActor | None:
     """The cached actor, however old (for deliveries and for skipping unknown Deletes)."""
     row = (await conn.execute(select(remote_actors).where(remote_actors.c.iri == iri))).first()
-    if row is None:
-        return None
-    return RemoteActor(row.iri, row.host, row.username, row.inbox, row.shared_inbox, row.key_id, row.public_pem)
+    return _from_row(row) if row is not None else None

@@ -153,10 +153,7 @@ class Directory:
         if isinstance(obj, dict):
             obj = {k: v for k, v in obj.items() if k != "@context"}
             obj.setdefault("attributedTo", actor)
-        if isinstance(obj, str):
-            await federate.publish_ref(conn, self.config, actor, kind, obj, now, fanout=fanout)
-        else:
-            await federate.publish(conn, self.config, actor, kind, obj, now, fanout=fanout)
+        await federate.publish(conn, self.config, actor, kind, obj, now, fanout=fanout)
         if fanout and self.on_outgoing is not None:
             self.on_outgoing()
 

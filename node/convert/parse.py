@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from node.convert.common import parse_datetime, zone
 from node.convert.markup import html_to_text
-from node.convert.rdf import AS, OM2, PAIR, SCHEMA, TERMS, TYPES, VF
+from node.convert.rdf import AS, PAIR, TERMS, TYPES
 from node.errors import FieldError, ValidationFailed
 from node.records import (
     COLLECTION_OF,
@@ -461,5 +461,3 @@ def _requested_slug(r: _Reader, node: Node, kind: Kind, ctx: ParseContext, exist
         r.errors.append(FieldError("#/id", f"{slug!r} must match {pattern.pattern}"))
     return slug
 
-
-__all__ = ["Draft", "ParseContext", "record_from_jsonld", "OM2", "SCHEMA", "VF"]

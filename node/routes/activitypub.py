@@ -19,8 +19,7 @@ from node import actors, federate
 from node.config import Config
 from node.convert.common import now_utc
 from node.errors import NodeError, NotFound, UnsupportedMediaType
-from node.keys import BLOCKS, CONFIG, DIRECTORY, ENGINE, INBOX_WORKER, INBOX_WRITER, LIMITER, REMOTE
-from node.records import COLLECTIONS
+from node.keys import BLOCKS, CONFIG, ENGINE, INBOX_WORKER, INBOX_WRITER, LIMITER, REMOTE
 from node.remote import known
 from node.storage import repo
 from node.storage.tables import activities
@@ -258,5 +257,3 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"/initiatives/{{slug:[a-z0-9_]{{1,64}}}}/{collections}", collection_handler)
     app.router.add_get("/activities/{uuid:[0-9a-f-]{36}}", activity_handler)
 
-
-__all__ = ["COLLECTIONS", "DIRECTORY", "add_routes"]

@@ -6,15 +6,15 @@ import json
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import delete, insert, select
+from sqlalchemy import select
 
 from node import social
 from node.auth import Principal
-from node.convert.common import now_utc
-from node.errors import BadRequest, Forbidden, NotFound
+from node.blocks import list_blocks, set_block
+from node.errors import BadRequest, Forbidden
 from node.keys import BLOCKS, CLIENT, CONFIG, DELIVERER, ENGINE, REMOTE
 from node.routes.api import principal, read_json
-from node.storage.tables import domain_blocks, follows
+from node.storage.tables import follows
 
 
 def _may_act_as(who: Principal, request: web.Request) -> str:
@@ -72,19 +72,15 @@ async def blocks_handler(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     if request.method == "GET":
         async with engine.connect() as conn:
-            rows = (await conn.execute(select(domain_blocks).order_by(domain_blocks.c.domain))).all()
+            rows = await list_blocks(conn)
         return _ok([{"domain": r.domain, "reason": r.reason, "created": r.created_at.isoformat()} for r in rows])
     body = await read_json(request)
-    domain = _field(body, "domain").lower().strip()
+    blocked = request.method == "POST"
+    reason = body.get("reason", "") if isinstance(body.get("reason", ""), str) else ""
     async with engine.begin() as conn:
-        await conn.execute(delete(domain_blocks).where(domain_blocks.c.domain == domain))
-        if request.method == "DELETE":
-            request.app[BLOCKS].invalidate()
-            return _ok({"domain": domain, "blocked": False})
-        reason = body.get("reason", "") if isinstance(body.get("reason", ""), str) else ""
-        await conn.execute(insert(domain_blocks).values(domain=domain, reason=reason, created_at=now_utc()))
+        domain = await set_block(conn, _field(body, "domain"), blocked=blocked, reason=reason)
     request.app[BLOCKS].invalidate()
-    return _ok({"domain": domain, "blocked": True}, 201)
+    return _ok({"domain": domain, "blocked": blocked}, 201 if blocked else 200)
 
 
 def add_routes(app: web.Application) -> None:
@@ -96,5 +92,3 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/domain-blocks", blocks_handler)
     app.router.add_delete("/api/domain-blocks", blocks_handler)
 
-
-__all__ = ["NotFound", "add_routes"]

@@ -10,7 +10,7 @@ from aiohttp import web
 from node.convert.rdf import PREFIXES
 from node.errors import NotFound
 from node.keys import CONFIG
-from node.negotiate import MEDIA, Format
+from node.negotiate import Format
 from node.routes import pages
 from node.routes.publish import content_type, render_page, wanted
 from vocab import SCHEMES, VOCAB_BASE, schemes
@@ -84,5 +84,3 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"/vocab/{pattern}", scheme_handler)
     app.router.add_get(f"/vocab/{pattern}/{{notation:[A-Za-z0-9_-]{{1,64}}}}", concept_handler)
 
-
-__all__ = ["add_routes", "MEDIA"]
