@@ -30,12 +30,13 @@ from node.keys import (
     INDEXER,
     LIMITER,
     REMOTE,
+    SYNCER,
     TASKS,
     TEMPLATES,
 )
 from node.negotiate import choose
 from node.ratelimit import RateLimiter
-from node.routes import activitypub, api, openapi, publish, social
+from node.routes import activitypub, api, dataset, groups, openapi, publish, social
 from node.routes import vocab as vocab_routes
 from node.routes.activitypub import TooManyRequests, software_version
 from node.runtime import outside
@@ -47,6 +48,7 @@ from node.storage.tables import inbox_items
 from node.workers import Worker
 from node.workers.inbox import InboxWorker
 from node.workers.indexer import Indexer
+from node.workers.sync import Syncer
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -100,7 +102,10 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     stack = contextlib.AsyncExitStack()
     out = await stack.enter_async_context(outside(config, engine, user_agent(config)))
     client, remote, deliverer = out.client, out.remote, out.deliverer
-    inbox_worker = InboxWorker(config, engine, client, remote, deliverer.kick)
+    inbox_worker = InboxWorker(config, engine, client, remote, deliverer.kick, indexer.kick)
+    syncer = Syncer(config, engine, client, remote, indexer.kick)
+    inbox_worker.on_synced = syncer.kick
+    app[SYNCER] = syncer
     app[CLIENT], app[REMOTE], app[DELIVERER], app[INBOX_WORKER] = client, remote, deliverer, inbox_worker
     app[LIMITER] = RateLimiter(config.inbox_rate_per_minute)
     app[BLOCKS] = deliverer.blocks
@@ -112,7 +117,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     workers: list[Worker] = [indexer]
     if not config.separate_workers:  # else `oscartes worker` runs them, on another core
         await deliverer.recover()
-        workers += [deliverer, inbox_worker]
+        workers += [deliverer, inbox_worker, syncer]
     tasks = [asyncio.create_task(w.run_forever()) for w in workers]
     app[TASKS] = tasks
     yield
@@ -161,5 +166,7 @@ def create_app(config: Config) -> web.Application:
     api.add_routes(app)
     openapi.add_routes(app)
     activitypub.add_routes(app)
+    groups.add_routes(app)
     social.add_routes(app)
+    dataset.add_routes(app)
     return app

@@ -325,15 +325,18 @@ async def _worker(config: Config) -> None:
     from node.runtime import outside
     from node.storage.db import make_engine
     from node.workers.inbox import InboxWorker
+    from node.workers.sync import Syncer
 
     engine = make_engine(config.effective_database_url)
     try:
         async with outside(config, engine, user_agent(config)) as out:
             inbox = InboxWorker(config, engine, out.client, out.remote, out.deliverer.kick)
+            syncer = Syncer(config, engine, out.client, out.remote)
+            inbox.on_synced = syncer.kick
             inbox.poll_seconds = out.deliverer.poll_seconds = 0.2
             await out.deliverer.recover()
-            log.info("worker running: inbox processing and delivery for %s", config.base_url)
-            await asyncio.gather(inbox.run_forever(), out.deliverer.run_forever())
+            log.info("worker running: inbox processing, delivery and copies of other nodes for %s", config.base_url)
+            await asyncio.gather(inbox.run_forever(), out.deliverer.run_forever(), syncer.run_forever())
     finally:
         await engine.dispose()
 

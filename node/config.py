@@ -40,6 +40,16 @@ class Config:
     separate_workers: bool = False
     #: Followers/following collections list their members (their counts are always public).
     follower_lists_public: bool = True
+    #: Who may follow the node's actor (and copy its directory): open, approval or allowlist.
+    follow_policy: str = "open"
+    #: Hosts accepted under the allowlist policy (besides the origins this node follows).
+    follow_allowlist: tuple[str, ...] = ()
+    #: Seconds between two reconciliations with a followed node (catching missed activities).
+    reconcile_seconds: int = 900
+    #: Records per page of the change stream (/dataset/changes).
+    changes_page_size: int = 200
+    #: Thematic and local Group actors that boost matching records (docs/groups.md); opt-in.
+    group_actors: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -109,8 +119,19 @@ def load_config(
         inbox_rate = int(env.get("OSCARTES_INBOX_RATE_PER_MINUTE", "1200"))
     except ValueError as exc:
         raise ConfigError("OSCARTES_INBOX_RATE_PER_MINUTE must be an integer") from exc
+    policy = (env.get("OSCARTES_FOLLOW_POLICY") or saved.get("follow_policy") or "open").lower()
+    if policy not in FOLLOW_POLICIES:
+        raise ConfigError(f"OSCARTES_FOLLOW_POLICY is one of {', '.join(FOLLOW_POLICIES)}, not {policy!r}")
+    allowlist = env.get("OSCARTES_FOLLOW_ALLOWLIST") or saved.get("follow_allowlist") or ""
+    try:
+        reconcile = int(env.get("OSCARTES_RECONCILE_SECONDS", "900"))
+    except ValueError as exc:
+        raise ConfigError("OSCARTES_RECONCILE_SECONDS must be an integer") from exc
     return Config(
         data_dir=path,
+        follow_policy=policy,
+        follow_allowlist=tuple(h.strip().lower() for h in allowlist.split(",") if h.strip()),
+        reconcile_seconds=max(1, reconcile),
         inbox_rate_per_minute=inbox_rate,
         allow_private=allow_private or flags["allow_private"],
         authorized_fetch=flags["authorized_fetch"],
@@ -123,10 +144,17 @@ def load_config(
         license=env.get("OSCARTES_LICENSE") or saved.get("license", DEFAULT_LICENSE),
         node_name=env.get("OSCARTES_NODE_NAME") or saved.get("node_name", "Oscartes"),
         max_body_bytes=max_body,
+        group_actors=_is_on(env.get("OSCARTES_GROUP_ACTORS") or saved.get("group_actors", "")),
     )
 
 
 NODE_FILE = "node.toml"
+
+
+def _is_on(value: str) -> bool:
+    """An on/off setting, from the environment or node.toml (`true` there reads as "True")."""
+    return value.strip().lower() in ("1", "true", "yes", "on")
+FOLLOW_POLICIES = ("open", "approval", "allowlist")
 
 
 def read_node_file(data_dir: Path) -> dict[str, str]:

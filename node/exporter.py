@@ -35,14 +35,15 @@ def csv_row(record: Record, origin: str) -> list[str]:
     ]  # fmt: skip
 
 
-async def chunks(engine: AsyncEngine, fmt: str, size: int = 500) -> AsyncIterator[bytes]:
+async def chunks(engine: AsyncEngine, fmt: str, size: int = 500, origin: str | None = None) -> AsyncIterator[bytes]:
+    """The live records of every origin (or of one), a chunk at a time."""
     async with engine.connect() as conn:
         if fmt == "csv":
             buffer = io.StringIO()
             writer = csv.writer(buffer)
             writer.writerow(CSV_COLUMNS)
-            async for stored, origin in repo.all_live(conn, batch=size):
-                writer.writerow(csv_row(stored.record, origin))
+            async for stored, graph_of in repo.all_live(conn, origin=origin, batch=size):
+                writer.writerow(csv_row(stored.record, graph_of))
                 if buffer.tell() > 1 << 16:
                     yield buffer.getvalue().encode()
                     buffer.seek(0)
@@ -51,11 +52,11 @@ async def chunks(engine: AsyncEngine, fmt: str, size: int = 500) -> AsyncIterato
             return
         batch: list[str] = []
         graph = ""
-        async for stored, origin in repo.all_live(conn, batch=size):
-            if batch and (origin != graph or len(batch) >= size):
+        async for stored, graph_of in repo.all_live(conn, origin=origin, batch=size):
+            if batch and (graph_of != graph or len(batch) >= size):
                 yield serialize("".join(batch), fmt, graph)
                 batch = []
-            graph = origin
+            graph = graph_of
             batch.append(stored.ntriples)
         if batch:
             yield serialize("".join(batch), fmt, graph)

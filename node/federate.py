@@ -17,7 +17,7 @@ from federation.activity import PUBLIC, host
 from federation.delivery import Recipient, inboxes
 from node.config import Config
 from node.convert.common import fmt_datetime
-from node.storage.tables import activities, deliveries, follows, remote_actors
+from node.storage.tables import activities, deliveries, follows, relayed, remote_actors
 from vocab import AS2_CONTEXT, SECURITY_CONTEXT
 
 Doc = dict[str, Any]
@@ -40,16 +40,18 @@ async def follower_recipients(conn: AsyncConnection, actor: str) -> list[Recipie
     return [Recipient(r.iri, r.inbox, r.shared_inbox) for r in await conn.execute(query)]
 
 
-async def record_activity(conn: AsyncConnection, config: Config, actor: str, kind: str, obj: Doc | str,
-                          now: datetime, *, public: bool, iri: str = "") -> tuple[int, Doc]:  # fmt: skip
+async def record_activity(conn: AsyncConnection, config: Config, actor: str, kind: str, obj: Doc | str | list[str],
+                          now: datetime, *, public: bool, iri: str = "", extra: Doc | None = None,
+                          ) -> tuple[int, Doc]:  # fmt: skip
     """Store an activity (the outbox); its id dereferences at /activities/{uuid}."""
     iri = iri or activity_iri(config)
     doc: Doc = {"@context": [AS2_CONTEXT, SECURITY_CONTEXT, config.context_url], "id": iri, "type": kind,
-                "actor": actor, "published": fmt_datetime(now), "object": obj}  # fmt: skip
+                "actor": actor, "published": fmt_datetime(now), "object": obj, **(extra or {})}  # fmt: skip
     if public:
         doc["to"] = [PUBLIC]
         doc["cc"] = [followers_iri(actor)]
-    object_id = obj if isinstance(obj, str) else str(obj.get("id", ""))
+    object_id = obj if isinstance(obj, str) else (obj[0] if obj else "") if isinstance(obj, list) else str(
+        obj.get("id", ""))
     result = await conn.execute(
         insert(activities).values(iri=iri, actor=actor, type=kind, object=object_id, doc=json.dumps(doc),
                                   public=public, published=now).returning(activities.c.id)  # fmt: skip
@@ -125,3 +127,67 @@ async def followers(conn: AsyncConnection, target: str, state: str = "accepted")
 async def following(conn: AsyncConnection, follower: str, state: str = "accepted") -> list[str]:
     query = select(follows.c.target).where(follows.c.follower == follower, follows.c.state == state)
     return [r.target for r in await conn.execute(query.order_by(follows.c.created_at, follows.c.id))]
+
+
+# -- the node actor: other nodes and relays -------------------------------------------------
+
+#: What relays and ordinary servers are sent: Announces of what they can show (INTEROP.md).
+SHOWN_KINDS = frozenset({"event", "need", "offer"})
+
+
+def is_node(actor_doc: str) -> bool:
+    """Another directory node (its actor publishes a dataset), as opposed to a relay or a person."""
+    try:
+        doc = json.loads(actor_doc)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and any(isinstance(doc.get(k), str) for k in ("osc:dataset", "dataset"))
+
+
+async def node_followers(conn: AsyncConnection, config: Config) -> tuple[list[Recipient], list[Recipient]]:
+    """The node actor's accepted followers: (other nodes, everyone else)."""
+    query = (
+        select(remote_actors.c.iri, remote_actors.c.inbox, remote_actors.c.shared_inbox, remote_actors.c.doc)
+        .join(follows, follows.c.follower == remote_actors.c.iri)
+        .where(follows.c.target == f"{config.base_url}/actor", follows.c.state == "accepted")
+    )
+    nodes: list[Recipient] = []
+    others: list[Recipient] = []
+    for r in await conn.execute(query):
+        (nodes if is_node(r.doc) else others).append(Recipient(r.iri, r.inbox, r.shared_inbox))
+    return nodes, others
+
+
+async def publish_to_nodes(conn: AsyncConnection, config: Config, kind: str, record_kind: str, obj: Doc | str,
+                           now: datetime) -> int:  # fmt: skip
+    """Every change of a record, by the node actor: the whole record to follower nodes, and an
+    Announce of new events, needs and offers to relays and other followers."""
+    nodes, others = await node_followers(conn, config)
+    actor = f"{config.base_url}/actor"
+    sent = 0
+    if nodes:
+        body = obj if isinstance(obj, str) else {k: v for k, v in obj.items() if k != "@context"}
+        activity_id, _ = await record_activity(conn, config, actor, kind, body, now, public=True)
+        sent += await enqueue_deliveries(conn, activity_id, inboxes(nodes), now)
+    if others and kind == "Create" and record_kind in SHOWN_KINDS and not isinstance(obj, str):
+        activity_id, _ = await record_activity(conn, config, actor, "Announce", str(obj["id"]), now, public=True)
+        sent += await enqueue_deliveries(conn, activity_id, inboxes(others), now)
+    return sent
+
+
+async def relay(conn: AsyncConnection, config: Config, activity: Doc, now: datetime,
+                skip_hosts: Sequence[str]) -> int:  # fmt: skip
+    """Pass another node's activity on to our follower nodes, once: an activity this node has
+    relayed before is never relayed again, so a cycle of nodes settles."""
+    inner = str(activity.get("id", ""))
+    if not inner or (await conn.execute(select(relayed.c.activity).where(relayed.c.activity == inner))).first():
+        return 0
+    await conn.execute(insert(relayed).values(activity=inner, relayed_at=now))
+    nodes, _ = await node_followers(conn, config)
+    targets = [r for r in nodes if host(r.actor) not in skip_hosts]
+    if not targets:
+        return 0
+    body = {k: v for k, v in activity.items() if k != "@context"}
+    activity_id, _ = await record_activity(conn, config, f"{config.base_url}/actor", "Announce", body, now,
+                                           public=True)  # fmt: skip
+    return await enqueue_deliveries(conn, activity_id, inboxes(targets), now)

@@ -19,6 +19,7 @@ from node.storage.batch import GroupInsert
 from node.workers.delivery import Deliverer
 from node.workers.inbox import InboxWorker
 from node.workers.indexer import Indexer
+from node.workers.sync import Syncer
 
 CONFIG = web.AppKey("config", Config)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -34,3 +35,4 @@ INBOX_WORKER = web.AppKey("inbox_worker", InboxWorker)
 LIMITER = web.AppKey("limiter", RateLimiter)
 BLOCKS = web.AppKey("blocks", DomainBlocks)
 INBOX_WRITER = web.AppKey("inbox_writer", GroupInsert)
+SYNCER = web.AppKey("syncer", Syncer)

@@ -93,7 +93,7 @@ class Directory:
             slug = draft.requested_slug or await self._free_slug(conn, kind, draft.record.name)
             if kind == "initiative" and slug in actors.RESERVED:
                 raise ValidationFailed([FieldError("#/id", f"{slug!r} is reserved for the node's own accounts")])
-            if draft.requested_slug and await repo.slug_taken(conn, kind, slug):
+            if draft.requested_slug and await repo.slug_taken(conn, kind, slug, self.config.graph_iri):
                 raise Conflict(f"{self.config.base_url}/{COLLECTION_OF[kind]}/{slug} already exists")
             record = replace(draft.record, slug=slug, iri=f"{self.config.base_url}/{COLLECTION_OF[kind]}/{slug}")
             links = await self._links(conn, record)
@@ -141,7 +141,12 @@ class Directory:
 
     async def _announce(self, conn: AsyncConnection, kind: str, record: Record, doc: dict[str, Any],
                         now: datetime, fanout: bool) -> None:  # fmt: skip
-        """Tell the acting initiative's followers, in the same transaction as the write."""
+        """Tell the acting initiative's followers, and the nodes following this one, in the same
+        transaction as the write."""
+        if fanout:
+            sent = await federate.publish_to_nodes(conn, self.config, kind, record.kind, doc, now)
+            if sent and self.on_outgoing is not None:
+                self.on_outgoing()
         if record.kind == "initiative":
             if kind == "Create":
                 return  # a new account has no followers yet
@@ -201,7 +206,8 @@ class Directory:
         limit = 30 if kind == "initiative" else 60
         base = slugify(name, limit)
         slug, n = base, 1
-        while await repo.slug_taken(conn, kind, slug) or (kind == "initiative" and slug in actors.RESERVED):
+        graph = self.config.graph_iri
+        while await repo.slug_taken(conn, kind, slug, graph) or (kind == "initiative" and slug in actors.RESERVED):
             n += 1
             suffix = f"_{n}"
             slug = base[: limit - len(suffix)] + suffix

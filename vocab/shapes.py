@@ -6,10 +6,12 @@ pyshacl is slow to start and synchronous: parse the shapes once, and call
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import cache
 from typing import Final
 
+import pyrudof
 import pyshacl
 import rdflib
 from rdflib.namespace import SH
@@ -54,3 +56,40 @@ def validate(data: rdflib.Graph) -> ValidationResult:
     report_graph: rdflib.Graph = report
     focus = sorted({str(node) for node in report_graph.objects(None, SH.focusNode)})
     return ValidationResult(conforms=bool(conforms), text=str(text), focus_nodes=tuple(focus))
+
+
+# -- many records at once -----------------------------------------------------------------
+
+_rudof = threading.local()
+
+
+def _session() -> pyrudof.Rudof:
+    """One rudof session per thread, its shapes parsed once."""
+    session: pyrudof.Rudof | None = getattr(_rudof, "session", None)
+    if session is None:
+        session = pyrudof.Rudof(pyrudof.RudofConfig())
+        session.read_shacl(SHAPES_FILE.read_text(encoding="utf-8"))
+        _rudof.session = session
+    return session
+
+
+def violations(ntriples: str) -> dict[str, list[str]]:
+    """Check many records' N-Triples at once with rudof's native SHACL engine (SHACL-SPARQL
+    constraints included): focus node -> messages, empty when everything conforms.
+
+    pyshacl takes about 100 ms a record on these shapes; rudof about 1 ms, which is what
+    copying another node's directory needs. Both engines are run on the same cases in tests.
+    """
+    session = _session()
+    session.reset_data()
+    if not ntriples.strip():
+        return {}
+    session.read_data(ntriples, pyrudof.RDFFormat.NTriples)
+    report = session.validate_shacl()
+    found: dict[str, list[str]] = {}
+    for entry in report:
+        if str(entry.severity).lower().endswith("violation"):
+            what = entry.message or entry.constraint_component.rsplit("#", 1)[-1]
+            path = f"{entry.path}: " if entry.path else ""
+            found.setdefault(str(entry.focus_node), []).append(f"{path}{what}")
+    return found

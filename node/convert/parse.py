@@ -386,7 +386,11 @@ def node_loader(context_url: str) -> DocumentLoader:
 
 def record_from_jsonld(doc: Any, kind: Kind, ctx: ParseContext, existing: Record | None = None) -> Draft:
     """Parse and check an incoming record. Raises ValidationFailed listing every bad field."""
-    node = expand_input(doc, ctx)
+    return record_from_node(expand_input(doc, ctx), kind, ctx, existing)
+
+
+def record_from_node(node: Node, kind: Kind, ctx: ParseContext, existing: Record | None = None) -> Draft:
+    """Read one expanded JSON-LD node (documents expanded one at a time, or a page at once)."""
     errors: list[FieldError] = []
     r = _Reader(node, "#", errors, ctx.base_url)
     f: Fields = {}

@@ -15,7 +15,7 @@ from federation import signatures as sig
 from federation.activity import check_authority, envelope, host
 from federation.errors import MalformedActivity, Refused, SignatureError
 from federation.webfinger import host_meta_xml, parse_handle, webfinger_document
-from node import actors, federate
+from node import actors, federate, groups
 from node.config import Config
 from node.convert.common import now_utc
 from node.errors import NodeError, NotFound, UnsupportedMediaType
@@ -61,10 +61,12 @@ async def webfinger_handler(request: web.Request) -> web.Response:
             if at_host.lower() != config.host.lower():
                 raise NotFound(f"{resource} is not on this node ({config.host})")
             actor = await actors.by_username(conn, user)
+    actor = await groups.webfinger_actor(request.app[ENGINE], config, resource, actor)
     if actor is None:
         raise NotFound(f"no account {resource} on this node")
     document = webfinger_document(
-        f"acct:{actor.username}@{config.host}", actor.iri, actor.iri if actor.kind == "initiative" else config.base_url,
+        f"acct:{actor.username}@{config.host}", actor.iri,
+        actor.iri if actor.kind != "application" else config.base_url,
         f"{config.base_url}/authorize_interaction?uri={{uri}}", aliases=[actor.iri],
     )  # fmt: skip
     return _json(document, "application/jrd+json", headers=CORS)
@@ -88,8 +90,8 @@ async def nodeinfo_handler(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     schema = request.match_info["version"]
     async with request.app[ENGINE].connect() as conn:
-        initiatives = await repo.count(conn, "initiative")
-        posts = sum([await repo.count(conn, k) for k in ("event", "need", "offer", "resource")])
+        initiatives = await repo.count(conn, "initiative", config.graph_iri)
+        posts = sum([await repo.count(conn, k, config.graph_iri) for k in ("event", "need", "offer", "resource")])
     software: dict[str, str] = {"name": "oscartes", "version": software_version()}
     if schema == "2.1":
         software["repository"] = "https://codeberg.org/oscartes/oscartes"
@@ -112,14 +114,16 @@ async def nodeinfo_handler(request: web.Request) -> web.Response:
 def node_actor_doc(config: Config, actor: actors.LocalActor) -> dict[str, Any]:
     iri = actor.iri
     return {
-        "@context": [AS2_CONTEXT, SECURITY_CONTEXT, config.context_url], "id": iri, "type": "Application",
+        "@context": [AS2_CONTEXT, SECURITY_CONTEXT, config.context_url, groups.FEATURED_COLLECTIONS_TERM],
+        "id": iri, "type": "Application", "featuredCollections": f"{config.base_url}/actor/collections",
         "preferredUsername": actor.username, "name": config.node_name,
         "summary": "Le compte du nœud : il signe les requêtes du nœud et suit les autres nœuds.",
         "url": f"{config.base_url}/", "inbox": f"{iri}/inbox", "outbox": f"{iri}/outbox",
         "followers": f"{iri}/followers", "following": f"{iri}/following",
         "endpoints": {"sharedInbox": f"{config.base_url}/inbox"},
         "publicKey": {"id": actor.key_id, "owner": iri, "publicKeyPem": actor.public_pem},
-        "manuallyApprovesFollowers": False, "discoverable": False, "indexable": False,
+        "manuallyApprovesFollowers": config.follow_policy != "open", "discoverable": False, "indexable": False,
+        "osc:dataset": config.graph_iri,
     }  # fmt: skip
 
 
@@ -133,8 +137,9 @@ async def node_actor_handler(request: web.Request) -> web.Response:
 
 async def _actor_of(request: web.Request) -> actors.LocalActor:
     config = request.app[CONFIG]
-    slug = request.match_info.get("slug")
-    iri = f"{config.base_url}/initiatives/{slug}" if slug else actors.node_actor_iri(config)
+    slug, group = request.match_info.get("slug"), request.match_info.get("group")
+    iri = (f"{config.base_url}/groups/{group}" if group else f"{config.base_url}/initiatives/{slug}" if slug
+           else actors.node_actor_iri(config))  # fmt: skip
     async with request.app[ENGINE].connect() as conn:
         actor = await actors.get(conn, iri)
     if actor is None:

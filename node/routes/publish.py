@@ -167,9 +167,9 @@ async def collection_handler(request: web.Request) -> web.StreamResponse:
     before = request.query.get("before")
     collection_iri = f"{config.base_url}/{collection}"
     async with request.app[ENGINE].connect() as conn:
-        total = await repo.count(conn, kind)
+        total = await repo.count(conn, kind, request.app[CONFIG].graph_iri)
         try:
-            items, next_cursor = await repo.page(conn, kind, limit, before)
+            items, next_cursor = await repo.page(conn, kind, limit, before, request.app[CONFIG].graph_iri)
         except ValueError as exc:
             raise BadRequest(f"bad cursor {before!r}: {exc}") from exc
     page_iri = f"{collection_iri}?page=true" + (f"&before={before}" if before else "")
@@ -223,7 +223,7 @@ async def home_handler(request: web.Request) -> web.Response:
     async with request.app[ENGINE].connect() as conn:
         rows = []
         for collection, title in pages.COLLECTION_LABELS:
-            total = await repo.count(conn, COLLECTIONS[collection])
+            total = await repo.count(conn, COLLECTIONS[collection], request.app[CONFIG].graph_iri)
             rows.append((f"{request.app[CONFIG].base_url}/{collection}", title, f"{total}"))
     return render_page(request, "list.html", title=request.app[CONFIG].node_name, items=rows,
                        intro="Annuaire de l'économie sociale et solidaire du territoire.", next=None)  # fmt: skip

@@ -72,8 +72,9 @@ async def get(conn: AsyncConnection, iri: str) -> Stored | None:
     return _row_to_stored(row) if row else None
 
 
-async def slug_taken(conn: AsyncConnection, kind: Kind, slug: str) -> bool:
-    query = select(records.c.id).where(records.c.kind == kind, records.c.slug == slug)
+async def slug_taken(conn: AsyncConnection, kind: Kind, slug: str, origin: str) -> bool:
+    """Among this origin's records: other origins' copies have slugs of their own."""
+    query = select(records.c.id).where(records.c.kind == kind, records.c.slug == slug, records.c.origin == origin)
     return (await conn.execute(query)).first() is not None
 
 
@@ -180,8 +181,29 @@ async def page(conn: AsyncConnection, kind: Kind, limit: int, before: str | None
     return items, encode_cursor(last.record.published, last.id) if more and last else None
 
 
-async def count(conn: AsyncConnection, kind: Kind) -> int:
+async def changed(conn: AsyncConnection, origin: str, after: tuple[datetime, int] | None,
+                  limit: int) -> list[Any]:  # fmt: skip
+    """One origin's records (deleted ones too) in the order they last changed, oldest first,
+    strictly after the (updated, id) position: the change stream followers page through."""
+    query = select(records.c.id, records.c.iri, records.c.kind, records.c.doc, records.c.updated,
+                   records.c.deleted_at).where(records.c.origin == origin)  # fmt: skip
+    if after is not None:
+        when, ident = after
+        query = query.where(or_(records.c.updated > when, and_(records.c.updated == when, records.c.id > ident)))
+    query = query.order_by(records.c.updated, records.c.id).limit(limit)
+    return list((await conn.execute(query)).all())
+
+
+async def last_modified(conn: AsyncConnection, origin: str) -> datetime | None:
+    query = select(func.max(records.c.updated)).where(records.c.origin == origin)
+    value: datetime | None = (await conn.execute(query)).scalar_one()
+    return value
+
+
+async def count(conn: AsyncConnection, kind: Kind, origin: str | None = None) -> int:
     query = select(func.count()).select_from(records).where(records.c.kind == kind, records.c.deleted_at.is_(None))
+    if origin is not None:
+        query = query.where(records.c.origin == origin)
     return int((await conn.execute(query)).scalar_one())
 
 

@@ -81,6 +81,7 @@ records = Table(
     Index("ix_records_origin", "origin"),
     Index("ix_records_category", "category"),
     Index("ix_records_kind_deleted", "kind", "deleted_at"),
+    Index("ix_records_origin_updated", "origin", "updated", "id"),
 )
 
 record_themes = Table(
@@ -250,4 +251,51 @@ reports = Table(
     Column("content", Text, nullable=False, default=""),
     Column("received_at", UtcDateTime(), nullable=False),
     Column("resolved", Boolean, nullable=False, default=False),
+)
+
+
+#: Other nodes whose directories this node copies: one named graph each, with its sync cursor.
+#: The row is also the durable sync work: due when `next_attempt_at` passes.
+origins = Table(
+    "origins",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("graph", String(2048), nullable=False, unique=True),  # the origin's dataset IRI
+    Column("actor", String(2048), nullable=False),  # the origin node's actor
+    Column("host", String(255), nullable=False),
+    Column("base_url", String(2048), nullable=False),
+    Column("changes", String(2048), nullable=False),  # its change stream
+    Column("name", Text, nullable=False, default=""),
+    Column("license", String(2048), nullable=False, default=""),
+    Column("policy", String(16), nullable=False, default="trusted"),  # trusted, limited, blocked
+    Column("relay", Boolean, nullable=False, default=False),  # pass its news on to our followers
+    Column("followed", Boolean, nullable=False, default=False),  # we follow it (else learned by relay)
+    Column("via", String(2048)),  # the node that relayed it to us first
+    Column("sync_state", String(16), nullable=False, default="bootstrap"),  # bootstrap, live, frozen
+    Column("cursor", Text),
+    Column("retrieved_at", UtcDateTime()),
+    Column("modified_at", UtcDateTime()),
+    *_work_columns(),
+    Index("ix_origins_state", "state", "next_attempt_at"),
+    Index("ix_origins_host", "host"),
+)
+
+#: Records refused at ingestion (authority, SHACL, parse), with the reason, for the host.
+ingest_reports = Table(
+    "ingest_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("origin", String(2048), nullable=False),
+    Column("iri", String(2048), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Index("ix_ingest_reports_origin", "origin", "id"),
+)
+
+#: Activities this node has passed on: none is relayed twice, so cycles settle.
+relayed = Table(
+    "relayed",
+    metadata,
+    Column("activity", String(2048), primary_key=True),
+    Column("relayed_at", UtcDateTime(), nullable=False),
 )

@@ -9,18 +9,19 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from federation.activity import Envelope, check_authority, envelope, host, ref
 from federation.errors import NodeError
 from federation.fetch import GuardedClient
-from node import actors, federate
+from node import actors, federate, origins
 from node.config import Config
 from node.convert.common import now_utc
+from node.records import Record
 from node.remote import Remote
 from node.storage.tables import follows, inbox_items, remote_actors, reports
 from node.workers import Worker, claim
@@ -44,6 +45,7 @@ class Received:
 
 
 Handler = Callable[["InboxWorker", Received], Awaitable[str]]
+RecordHook = Callable[[AsyncConnection, Record, datetime], Awaitable[object]]
 
 
 @dataclass
@@ -62,10 +64,17 @@ class InboxWorker(Worker):
     of the whole batch, handlers in order, one transaction to record the outcomes."""
 
     def __init__(self, config: Config, engine: AsyncEngine, client: GuardedClient, remote: Remote,
-                 on_outgoing: Callable[[], None]) -> None:  # fmt: skip
+                 on_outgoing: Callable[[], None], on_indexed: Callable[[], None] | None = None,
+                 on_record: RecordHook | None = None) -> None:  # fmt: skip
         super().__init__()
         self.config, self.engine, self.client, self.remote = config, engine, client, remote
         self.on_outgoing = on_outgoing
+        #: Kicks the indexer once other nodes' records were stored.
+        self.on_indexed = on_indexed or (lambda: None)
+        #: Called in the storing transaction for each record another node created or changed.
+        self.on_record = on_record
+        #: Kicks the syncer when a followed node accepted (its directory is copied).
+        self.on_synced: Callable[[], None] = lambda: None
         #: Contexts beyond the vendored ones: ours, and remote ones once fetched.
         self._contexts: dict[str, Any] = {config.context_url: own_context()}
         self._loader = make_document_loader(self._contexts)
@@ -136,6 +145,10 @@ class InboxWorker(Worker):
                 values |= {"next_attempt_at": now + delay} if delay else {"state": "failed"}
                 await conn.execute(update(inbox_items).where(inbox_items.c.id == item.row.id).values(**values))
 
+    async def announce_record(self, conn: AsyncConnection, record: Record, now: datetime) -> None:
+        if self.on_record is not None:
+            await self.on_record(conn, record, now)
+
     def _expand_all(self, docs: list[Mapping[str, Any]]) -> list[Mapping[str, Any] | Exception]:
         out: list[Mapping[str, Any] | Exception] = []
         for doc in docs:
@@ -195,12 +208,31 @@ async def on_follow(w: InboxWorker, r: Received) -> str:
     now = now_utc()
     async with w.engine.begin() as conn:
         state = "pending" if target.manually_approves else "accepted"
+        if target.iri == actors.node_actor_iri(w.config):
+            state = await _node_follow_state(conn, w.config, follower.iri)
+        if state == "rejected":
+            follow = {k: v for k, v in r.doc.items() if k != "@context"}
+            await federate.send(conn, w.config, target.iri, "Reject", follow, follower.inbox, now)
+            w.on_outgoing()
+            return "refused"
         await federate.set_follow(conn, follower.iri, target.iri, r.env.id, state, now)
         if state == "accepted":  # a repeated Follow (new id) is accepted again
             follow = {k: v for k, v in r.doc.items() if k != "@context"}
             await federate.send(conn, w.config, target.iri, "Accept", follow, follower.inbox, now)
     w.on_outgoing()
     return "done"
+
+
+async def _node_follow_state(conn: AsyncConnection, config: Config, follower: str) -> str:
+    """Who may copy this node's directory: anyone (open), whom the host approves, or the
+    allowlist (hosts listed in the settings, and the nodes this node itself follows)."""
+    if config.follow_policy == "open":
+        return "accepted"
+    if config.follow_policy == "approval":
+        return "pending"
+    known = await origins.for_actor(conn, follower)
+    allowed = host(follower) in config.follow_allowlist or (known is not None and known.followed)
+    return "accepted" if allowed else "rejected"
 
 
 async def on_accept(w: InboxWorker, r: Received, state: str = "accepted") -> str:
@@ -210,6 +242,10 @@ async def on_accept(w: InboxWorker, r: Received, state: str = "accepted") -> str
         if row is None or row.target != r.env.actor:
             return "ignored"
         await conn.execute(update(follows).where(follows.c.id == row.id).values(state=state, updated_at=now_utc()))
+        origin = await origins.for_actor(conn, r.env.actor)
+        if state == "accepted" and origin is not None and origin.followed and origin.actor == r.env.actor:
+            await origins.due_now(conn, origin.graph, now_utc())  # the bootstrap starts
+            w.on_synced()
     return "done"
 
 
@@ -232,7 +268,7 @@ async def on_undo(w: InboxWorker, r: Received) -> str:
 
 async def on_delete(w: InboxWorker, r: Received) -> str:
     if r.env.object_id != r.env.actor:
-        return "ignored"  # remote records are the next chapter; an actor deleting itself is handled
+        return await federated.on_record(w, r)  # a record, deleted by its origin
     async with w.engine.begin() as conn:
         await conn.execute(delete(follows).where(or_(follows.c.follower == r.env.actor,
                                                      follows.c.target == r.env.actor)))  # fmt: skip
@@ -286,7 +322,10 @@ async def _raw_doc(conn: Any, iri: str) -> Mapping[str, Any]:
     return doc
 
 
+from node.workers import federated  # noqa: E402 - its handlers take this module's types
+
 INBOX_HANDLERS: dict[str, Handler] = {
+    **federated.HANDLERS,
     "Follow": on_follow,
     "Accept": on_accept,
     "Reject": on_reject,

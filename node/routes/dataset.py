@@ -1,0 +1,188 @@
+"""The node's dataset for other nodes and researchers: its VoID description, the change stream
+followers copy it through (bootstrap and reconciliation), and a dated N-Quads dump."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from node.config import Config
+from node.convert.as2 import tombstone_to_as2
+from node.convert.common import fmt_datetime, parse_datetime
+from node.convert.rdf import serialize
+from node.errors import BadRequest
+from node.exporter import chunks
+from node.keys import CONFIG, ENGINE
+from node.records import Tombstone
+from node.routes.publish import wanted
+from node.storage import repo
+from node.storage.tables import origins
+from vocab import AS2_CONTEXT, SECURITY_CONTEXT
+from vocab.jsonld import to_nquads
+from vocab.loader import make_document_loader
+
+AS2_JSON = 'application/activity+json; charset=utf-8'
+VOID_CONTEXT = {
+    "void": "http://rdfs.org/ns/void#", "dcterms": "http://purl.org/dc/terms/",
+    "prov": "http://www.w3.org/ns/prov#", "osc": "https://w3id.org/oscartes/ns#",
+    "xsd": "http://www.w3.org/2001/XMLSchema#", "foaf": "http://xmlns.com/foaf/0.1/",
+    "dcat": "http://www.w3.org/ns/dcat#",
+    "iri": {"@type": "@id"},
+}  # fmt: skip
+CHANGES_MAX = 500
+
+
+def changes_url(config: Config) -> str:
+    return f"{config.graph_iri}/changes"
+
+
+def dump_url(config: Config) -> str:
+    return f"{config.graph_iri}.nq"
+
+
+def encode_position(updated: datetime, ident: int) -> str:
+    return base64.urlsafe_b64encode(f"{updated.isoformat()}|{ident}".encode()).decode().rstrip("=")
+
+
+def decode_position(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, _, ident = raw.partition("|")
+        return datetime.fromisoformat(when), int(ident)
+    except ValueError as exc:
+        raise BadRequest(f"after={cursor!r} is not a cursor this node gave") from exc
+
+
+def _dated(value: datetime | None) -> dict[str, str] | None:
+    return {"@value": fmt_datetime(value), "@type": "xsd:dateTime"} if value else None
+
+
+def void_doc(config: Config, modified: datetime | None, subsets: list[Any]) -> dict[str, Any]:
+    """VoID and DCAT: what the dataset is, its licence, where to copy it from, and the
+    graphs of the other origins this node holds (with where and when they came from)."""
+    doc: dict[str, Any] = {
+        "@context": VOID_CONTEXT, "@id": config.graph_iri, "@type": ["void:Dataset", "dcat:Dataset", "prov:Entity"],
+        "dcterms:title": config.node_name, "dcterms:license": {"@id": config.license},
+        "dcterms:publisher": {"@id": f"{config.base_url}/actor"},
+        "void:dataDump": {"@id": dump_url(config)}, "osc:changes": {"@id": changes_url(config)},
+        "void:uriSpace": f"{config.base_url}/", "foaf:homepage": {"@id": f"{config.base_url}/"},
+        "void:vocabulary": [{"@id": v} for v in ("https://www.w3.org/ns/activitystreams#",
+                                                  "http://virtual-assembly.org/ontologies/pair#",
+                                                  "http://purl.org/essglobal/vocab/",
+                                                  "https://w3id.org/valueflows/ont/vf#")],
+    }  # fmt: skip
+    if modified:
+        doc["dcterms:modified"] = _dated(modified)
+    doc["void:subset"] = [
+        {"@id": row.graph, "@type": ["void:Dataset", "prov:Entity"], "dcterms:title": row.name,
+         "dcterms:license": {"@id": row.license} if row.license else None,
+         "prov:wasAttributedTo": {"@id": row.actor}, "dcterms:source": {"@id": row.graph},
+         "osc:policy": row.policy, "osc:relayed": row.relay,
+         "prov:generatedAtTime": _dated(row.retrieved_at), "dcterms:modified": _dated(row.modified_at)}
+        for row in subsets
+    ]  # fmt: skip
+    return doc
+
+
+async def void_handler(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    async with request.app[ENGINE].connect() as conn:
+        modified = await repo.last_modified(conn, config.graph_iri)
+        shown = origins.c.policy != "blocked"
+        subsets = (await conn.execute(select(origins).where(shown).order_by(origins.c.graph))).all()
+    doc = void_doc(config, modified, list(subsets))
+    fmt = wanted(request, ("jsonld", "turtle", "ntriples"))
+    if fmt in ("turtle", "ntriples"):
+        body = serialize(to_nquads(_pruned(doc), loader=make_document_loader({})), fmt, "")
+        media = "text/turtle" if fmt == "turtle" else "application/n-triples"
+        return web.Response(body=body, content_type=media, charset="utf-8", headers={"Vary": "Accept"})
+    return web.Response(text=json.dumps(_pruned(doc), ensure_ascii=False), content_type="application/ld+json",
+                        charset="utf-8", headers={"Vary": "Accept"})  # fmt: skip
+
+
+def _pruned(value: Any) -> Any:
+    """Drop empty values (an origin without a licence, a dataset never modified)."""
+    if isinstance(value, dict):
+        return {k: _pruned(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
+
+
+async def changes_handler(request: web.Request) -> web.Response:
+    """No parameter: the collection. `after=` (a cursor) or `since=` (a date): one page of
+    records, oldest change first; deleted records come as Tombstones."""
+    config = request.app[CONFIG]
+    after, since = request.query.get("after"), request.query.get("since")
+    base = changes_url(config)
+    context = [AS2_CONTEXT, SECURITY_CONTEXT, config.context_url]
+    if after is None and since is None:
+        async with request.app[ENGINE].connect() as conn:
+            modified = await repo.last_modified(conn, config.graph_iri)
+        doc = {"@context": context, "id": base, "type": "OrderedCollection",
+               "summary": "The records of this node in the order they changed, for other nodes to copy.",
+               "first": f"{base}?since=1970-01-01T00:00:00Z",
+               "updated": fmt_datetime(modified) if modified else None}  # fmt: skip
+        return web.Response(text=json.dumps(_pruned(doc)), content_type="application/activity+json")
+    position: tuple[datetime, int] | None
+    if after is not None:
+        position = decode_position(after)
+    else:
+        try:
+            position = (parse_datetime(since or ""), 0)
+        except ValueError as exc:
+            raise BadRequest(f"since={since!r} is not an RFC 3339 date-time with an offset") from exc
+    try:
+        limit = min(CHANGES_MAX, max(1, int(request.query.get("limit", config.changes_page_size))))
+    except ValueError as exc:
+        raise BadRequest("limit must be an integer") from exc
+    async with request.app[ENGINE].connect() as conn:
+        rows = await repo.changed(conn, config.graph_iri, position, limit)
+    items = [_item(row) for row in rows]
+    page: dict[str, Any] = {"@context": context, "id": f"{base}?{request.query_string}",
+                            "type": "OrderedCollectionPage", "partOf": base}  # fmt: skip
+    if len(rows) == limit:
+        page["next"] = f"{base}?after={encode_position(rows[-1].updated, rows[-1].id)}&limit={limit}"
+    # Items are appended as stored text: no parse and re-dump of every document.
+    head = json.dumps(page)[:-1]
+    body = head + ', "orderedItems": [' + ", ".join(items) + "]}"
+    return web.Response(text=body, content_type="application/activity+json")
+
+
+def _item(row: Any) -> str:
+    if row.deleted_at is not None:
+        tombstone = tombstone_to_as2(Tombstone(row.iri, row.kind, row.deleted_at), "")
+        tombstone.pop("@context", None)
+        tombstone["updated"] = fmt_datetime(row.updated)
+        return json.dumps(tombstone)
+    doc = json.loads(row.doc)
+    doc.pop("@context", None)
+    return json.dumps(doc, ensure_ascii=False)
+
+
+async def dump_handler(request: web.Request) -> web.StreamResponse:
+    """This node's own graph as N-Quads, streamed, dated by its last change."""
+    config = request.app[CONFIG]
+    engine = request.app[ENGINE]
+    async with engine.connect() as conn:
+        modified = await repo.last_modified(conn, config.graph_iri)
+    response = web.StreamResponse(headers={"Content-Type": "application/n-quads; charset=utf-8"})
+    if modified:
+        response.headers["Last-Modified"] = format_datetime(modified, usegmt=True)
+    await response.prepare(request)
+    async for chunk in chunks(engine, "nquads", origin=config.graph_iri):
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/dataset", void_handler)
+    app.router.add_get("/dataset/changes", changes_handler)
+    app.router.add_get("/dataset.nq", dump_handler)

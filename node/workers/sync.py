@@ -1,0 +1,133 @@
+"""Copies followed nodes' directories: the bootstrap, then a reconciliation every
+`reconcile_seconds` that catches what live activities missed (a node that was down).
+
+The origin's row is the durable work: its cursor (the next page to ask for) is written in
+the same transaction as the page's records, so an interrupted copy resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from federation.activity import first_type, host
+from federation.errors import NodeError
+from federation.fetch import GuardedClient
+from node import ingest
+from node.config import Config
+from node.convert.common import fmt_datetime, now_utc
+from node.remote import Remote
+from node.storage.tables import origins
+from node.workers import Worker, claim
+from node.workers.indexer import next_attempt
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=10)
+#: Reconciliation starts this far before the last change seen: writes that committed late
+#: (a long transaction at the origin) are not skipped; seeing a record again changes nothing.
+OVERLAP = timedelta(minutes=2)
+ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+
+
+class SyncError(NodeError):
+    title = "Cannot copy a node's directory"
+    status = 502
+
+
+def since_url(changes: str, when: datetime | None) -> str:
+    start = fmt_datetime(when - OVERLAP) if when else "1970-01-01T00:00:00Z"
+    return f"{changes}?since={quote(start)}"
+
+
+def read_changes_page(page: Mapping[str, Any], origin_host: str) -> tuple[list[Mapping[str, Any]], str | None]:
+    """The items and the next page's URL of a change-stream page; refuses a next page elsewhere."""
+    if first_type(page.get("type")) not in ("OrderedCollectionPage", "CollectionPage"):
+        raise SyncError(f"a change-stream page is an OrderedCollectionPage, not {page.get('type')!r}")
+    items = page.get("orderedItems", page.get("items", []))
+    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        raise SyncError("a change-stream page lists its records as embedded objects")
+    following = page.get("next")
+    if following is not None and (not isinstance(following, str) or host(following) != origin_host):
+        raise SyncError(f"the next page {following!r} is not on {origin_host}")
+    return items, following
+
+
+class Syncer(Worker):
+    poll_seconds = 5.0
+
+    def __init__(self, config: Config, engine: AsyncEngine, client: GuardedClient, remote: Remote,
+                 on_written: Callable[[], None] | None = None, max_pages: int = 1000) -> None:  # fmt: skip
+        super().__init__()
+        self.config, self.engine, self.client, self.remote = config, engine, client, remote
+        self.on_written, self.max_pages = on_written, max_pages
+
+    async def run_once(self) -> int:
+        done = 0
+        async with self.lock:
+            async with self.engine.begin() as conn:
+                rows = await claim(conn, origins, now_utc(), 10, LEASE, ("id",), origins.c.policy != "blocked")
+            for row in rows:
+                done += await self._sync(row.id)
+        return done
+
+    async def _sync(self, origin_id: int) -> int:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(origins.select().where(origins.c.id == origin_id))).first()
+        if row is None:
+            return 0
+        origin = ingest.Origin.of(row)
+        url: str | None = row.cursor or since_url(row.changes, None)
+        written = pages = 0
+        try:
+            while url is not None and pages < self.max_pages:
+                _, page = await self.client.get_json(url, accept=ACCEPT, sign=self.remote.sign)
+                items, url = read_changes_page(page, row.host)
+                written += await self._apply(row, origin, items, page.get("@context"), url)
+                pages += 1
+        except NodeError as exc:
+            return await self._failed(row, exc.detail)
+        except Exception as exc:
+            log.exception("copying %s failed", row.graph)
+            return await self._failed(row, repr(exc))
+        more = url is not None  # stopped at max_pages: due again at once
+        async with self.engine.begin() as conn:
+            wait = timedelta(0) if more else timedelta(seconds=self.config.reconcile_seconds)
+            await conn.execute(update(origins).where(origins.c.id == row.id).values(
+                state="pending", attempts=0, locked_until=None, last_error=None, next_attempt_at=now_utc() + wait,
+                sync_state="bootstrap" if more else "live"))  # fmt: skip
+        if more:
+            self.kick()
+        return written
+
+    async def _apply(self, row: Any, origin: ingest.Origin, items: list[Mapping[str, Any]], context: Any,
+                     following: str | None) -> int:  # fmt: skip
+        now = now_utc()
+        incoming, refused = await asyncio.to_thread(ingest.read_page, items, context, origin, self.config, now)
+        async with self.engine.begin() as conn:
+            outcome = await ingest.store(conn, origin, incoming, now, refused)
+            current: Any = (await conn.execute(origins.select().where(origins.c.id == row.id))).first()
+            newest = max([i.updated for i in incoming] + ([current.modified_at] if current.modified_at else []),
+                         default=None)  # fmt: skip
+            # Within the page sequence the origin's own cursor; after the last page, a date.
+            cursor = following or since_url(row.changes, newest)
+            await conn.execute(update(origins).where(origins.c.id == row.id).values(
+                cursor=cursor, retrieved_at=now, modified_at=newest))  # fmt: skip
+        if (outcome.written or outcome.deleted) and self.on_written is not None:
+            self.on_written()
+        return len(outcome.written) + len(outcome.deleted)
+
+    async def _failed(self, row: Any, error: str) -> int:
+        log.warning("copying %s failed (attempt %s): %s", row.graph, row.attempts, error)
+        delay = next_attempt(row.attempts) or timedelta(hours=1)  # a followed node is never given up on
+        async with self.engine.begin() as conn:
+            await conn.execute(update(origins).where(origins.c.id == row.id).values(
+                state="pending", locked_until=None, last_error=error[:2000],
+                next_attempt_at=now_utc() + delay))  # fmt: skip
+        return 0
