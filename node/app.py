@@ -13,6 +13,7 @@ import jinja2
 from aiohttp import web
 
 from federation import signatures as sig
+from node import origins
 from node.config import Config
 from node.convert.common import now_utc
 from node.errors import NodeError, ValidationFailed
@@ -36,7 +37,7 @@ from node.keys import (
 )
 from node.negotiate import choose
 from node.ratelimit import RateLimiter
-from node.routes import activitypub, api, dataset, groups, openapi, publish, social
+from node.routes import activitypub, api, dataset, groups, nodes, openapi, publish, social
 from node.routes import vocab as vocab_routes
 from node.routes.activitypub import TooManyRequests, software_version
 from node.runtime import outside
@@ -97,7 +98,8 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     index = await asyncio.to_thread(open_index, config.sparql_store, config.data_dir, config.sparql_update)
     async with engine.begin() as conn:  # through the work rows: a store that is down gets it later
         await repo.enqueue_index(conn, "schemes", SCHEMES_GRAPH, SCHEMES_GRAPH, now_utc())
-    indexer = Indexer(engine, index, config.index_batch)
+        await origins.enqueue_provenance(conn, config, now_utc())
+    indexer = Indexer(engine, index, config.index_batch, config=config)
     app[ENGINE], app[INDEX], app[INDEXER] = engine, index, indexer
     stack = contextlib.AsyncExitStack()
     out = await stack.enter_async_context(outside(config, engine, user_agent(config)))
@@ -117,6 +119,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     workers: list[Worker] = [indexer]
     if not config.separate_workers:  # else `oscartes worker` runs them, on another core
         await deliverer.recover()
+        await syncer.recover()
         workers += [deliverer, inbox_worker, syncer]
     tasks = [asyncio.create_task(w.run_forever()) for w in workers]
     app[TASKS] = tasks
@@ -169,4 +172,5 @@ def create_app(config: Config) -> web.Application:
     groups.add_routes(app)
     social.add_routes(app)
     dataset.add_routes(app)
+    nodes.add_routes(app)
     return app

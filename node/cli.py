@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
+from node import cli_nodes
 from node.config import NODE_FILE, Config, ConfigError, load_config, write_node_file
 from node.errors import NodeError, StoreBusy, ValidationFailed
 
@@ -83,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--approve", metavar="ACTOR", help="accept this pending follower")
     group.add_argument("--reject", metavar="ACTOR", help="refuse this pending follower")
 
+    cli_nodes.add_commands(sub, _common)
+
     p = sub.add_parser("block", help="domain blocks: no inbox traffic from them, no deliveries to them")
     bsub = p.add_subparsers(dest="block_command", required=True, metavar="ACTION")
     b = bsub.add_parser("add", help="block a domain")
@@ -145,7 +148,7 @@ async def _with_directory(config: Config, work: Any) -> Any:
             index = open_index(config.sparql_store, config.data_dir, config.sparql_update)
         except StoreBusy:
             index = None
-        indexer = Indexer(engine, index) if index is not None else None
+        indexer = Indexer(engine, index, config=config) if index is not None else None
         try:
             return await work(Directory(config, engine, indexer), indexer)
         finally:
@@ -335,6 +338,7 @@ async def _worker(config: Config) -> None:
             inbox.on_synced = syncer.kick
             inbox.poll_seconds = out.deliverer.poll_seconds = 0.2
             await out.deliverer.recover()
+            await syncer.recover()
             log.info("worker running: inbox processing, delivery and copies of other nodes for %s", config.base_url)
             await asyncio.gather(inbox.run_forever(), out.deliverer.run_forever(), syncer.run_forever())
     finally:
@@ -402,6 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(asyncio.run(_actor(config, args)))
         elif args.command == "block":
             print(asyncio.run(_block(config, args)))
+        elif args.command in ("follow", "unfollow", "followers", "origins"):
+            print(asyncio.run(cli_nodes.run(config, args)))
         elif args.command == "validate":
             ok, report = asyncio.run(_validate(config))
             print(report)

@@ -163,7 +163,8 @@ async def store(conn: AsyncConnection, origin: Origin, incoming: Sequence[Incomi
     iris = [i.iri for i in incoming]
     held: dict[str, Any] = {}
     for start in range(0, len(iris), 500):
-        query = select(records.c.id, records.c.iri, records.c.origin, records.c.updated, records.c.deleted_at)
+        query = select(records.c.id, records.c.iri, records.c.origin, records.c.updated, records.c.deleted_at,
+                       records.c.ntriples)  # fmt: skip
         for found in await conn.execute(query.where(records.c.iri.in_(iris[start:start + 500]))):
             held[found.iri] = found
     for item in incoming:
@@ -175,8 +176,10 @@ async def store(conn: AsyncConnection, origin: Origin, incoming: Sequence[Incomi
         elif item.record is None:
             await _delete(conn, origin, item, row, now)
             outcome.deleted.append(item.iri)
-        elif row is not None and item.updated <= row.updated:
-            outcome.unchanged += 1
+        elif row is not None and (item.updated < row.updated or (
+                item.updated == row.updated and item.rendering is not None
+                and item.rendering.ntriples == row.ntriples)):  # fmt: skip
+            outcome.unchanged += 1  # older, or the same: a change is applied only if newer
         else:
             assert item.rendering is not None
             if row is None:
@@ -204,7 +207,7 @@ async def _delete(conn: AsyncConnection, origin: Origin, item: Incoming, row: An
         await conn.execute(insert(records).values(
             iri=item.iri, kind=item.kind, slug=slug, origin=origin.graph, name="", data=record_to_json(stub),
             doc="{}", ntriples="", version=1, published=item.updated, updated=item.updated,
-            deleted_at=item.updated))  # fmt: skip
+            deleted_at=item.updated, changed_at=now))  # fmt: skip
     await repo.enqueue_index(conn, "record", item.iri, origin.graph, now)
 
 

@@ -21,6 +21,7 @@ from node import social
 from node.config import Config
 from node.convert.common import now_utc
 from node.errors import BadRequest, NotFound
+from node.provenance import meta_graph
 from node.remote import Remote
 from node.storage import repo
 from node.storage.tables import origins, records, remote_actors
@@ -30,7 +31,7 @@ from vocab.loader import make_document_loader
 
 APPLICATION_REL = "https://www.w3.org/ns/activitystreams#Application"
 POLICIES = ("trusted", "limited", "blocked")
-_VOID, _DCT = "http://rdfs.org/ns/void#", "http://purl.org/dc/terms/"
+_VOID, _DCT, _PROV = "http://rdfs.org/ns/void#", "http://purl.org/dc/terms/", "http://www.w3.org/ns/prov#"
 
 
 class NotANode(MalformedActivity):
@@ -126,6 +127,30 @@ async def register(conn: AsyncConnection, found: Discovered, now: datetime, *, f
     return await get(conn, found.graph)
 
 
+async def enqueue_provenance(conn: AsyncConnection, config: Config, now: datetime) -> None:
+    """Rewrite the graph describing every named graph (node.provenance)."""
+    await repo.enqueue_index(conn, "provenance", config.graph_iri, meta_graph(config.graph_iri), now)
+
+
+def relayed_subsets(doc: Mapping[str, Any], graph: str) -> list[tuple[str, str]]:
+    """(dataset, actor) of the other origins a node's VoID says it relays: a follower copies
+    them from their origins themselves."""
+    try:
+        nodes = expand(dict(doc), loader=make_document_loader({}))
+    except JsonLdSyntaxError:
+        return []
+    found: list[tuple[str, str]] = []
+    for node in nodes:
+        if node.get("@id") != graph:
+            continue
+        for subset in node.get(_VOID + "subset", []):
+            relayed = [v.get("@value") for v in subset.get(OSC + "relayed", []) if isinstance(v, Mapping)]
+            actor = [v.get("@id") for v in subset.get(_PROV + "wasAttributedTo", []) if isinstance(v, Mapping)]
+            if True in relayed and actor and isinstance(subset.get("@id"), str) and isinstance(actor[0], str):
+                found.append((subset["@id"], actor[0]))
+    return found
+
+
 async def get(conn: AsyncConnection, graph: str) -> Any:
     return (await conn.execute(select(origins).where(origins.c.graph == graph))).first()
 
@@ -173,6 +198,7 @@ async def follow(config: Config, engine: AsyncEngine, client: GuardedClient, rem
         raise BadRequest("a node does not follow itself")
     async with engine.begin() as conn:
         await register(conn, found, now_utc(), followed=True)
+        await enqueue_provenance(conn, config, now_utc())
     await social.follow(config, engine, client, remote, "node", found.actor)
     async with engine.connect() as conn:
         return await get(conn, found.graph)
@@ -195,10 +221,12 @@ async def unfollow(config: Config, engine: AsyncEngine, client: GuardedClient, r
         else:
             await conn.execute(update(origins).where(origins.c.id == row.id).values(
                 followed=False, sync_state="frozen", state="waiting", locked_until=None))  # fmt: skip
+        await enqueue_provenance(conn, config, now)
         return row
 
 
-async def set_policy(engine: AsyncEngine, what: str, policy: str | None, relay: bool | None) -> Any:
+async def set_policy(config: Config, engine: AsyncEngine, what: str, policy: str | None,
+                     relay: bool | None) -> Any:  # fmt: skip
     if policy is not None and policy not in POLICIES:
         raise BadRequest(f"policy is one of {', '.join(POLICIES)}, not {policy!r}")
     now = now_utc()
@@ -216,6 +244,7 @@ async def set_policy(engine: AsyncEngine, what: str, policy: str | None, relay: 
                 values |= {"state": "pending", "next_attempt_at": now, "cursor": None, "sync_state": "bootstrap"}
         if values:
             await conn.execute(update(origins).where(origins.c.id == row.id).values(**values))
+            await enqueue_provenance(conn, config, now)
         return await get(conn, row.graph)
 
 

@@ -33,7 +33,6 @@ VOID_CONTEXT = {
     "prov": "http://www.w3.org/ns/prov#", "osc": "https://w3id.org/oscartes/ns#",
     "xsd": "http://www.w3.org/2001/XMLSchema#", "foaf": "http://xmlns.com/foaf/0.1/",
     "dcat": "http://www.w3.org/ns/dcat#",
-    "iri": {"@type": "@id"},
 }  # fmt: skip
 CHANGES_MAX = 500
 
@@ -147,8 +146,10 @@ async def changes_handler(request: web.Request) -> web.Response:
     items = [_item(row) for row in rows]
     page: dict[str, Any] = {"@context": context, "id": f"{base}?{request.query_string}",
                             "type": "OrderedCollectionPage", "partOf": base}  # fmt: skip
+    if rows:  # where the follower resumes: its next reconciliation starts a little before
+        page["osc:changedUntil"] = fmt_datetime(rows[-1].changed_at)
     if len(rows) == limit:
-        page["next"] = f"{base}?after={encode_position(rows[-1].updated, rows[-1].id)}&limit={limit}"
+        page["next"] = f"{base}?after={encode_position(rows[-1].changed_at, rows[-1].id)}&limit={limit}"
     # Items are appended as stored text: no parse and re-dump of every document.
     head = json.dumps(page)[:-1]
     body = head + ', "orderedItems": [' + ", ".join(items) + "]}"

@@ -24,45 +24,45 @@ def _may_act_as(who: Principal, request: web.Request) -> str:
     return iri
 
 
-def _field(body: Any, name: str) -> str:
+def body_field(body: Any, name: str) -> str:
     value = body.get(name) if isinstance(body, dict) else None
     if not isinstance(value, str) or not value:
         raise BadRequest(f"give {name!r} (a string) in the JSON body")
     return value
 
 
-def _ok(body: Any, status: int = 200) -> web.Response:
+def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
 
 
 async def follow_handler(request: web.Request) -> web.Response:
     iri = _may_act_as(await principal(request), request)
-    target = _field(await read_json(request), "target")
+    target = body_field(await read_json(request), "target")
     app = request.app
     unfollow = request.match_info["action"] == "unfollow"
     action = social.unfollow if unfollow else social.follow
     activity = await action(app[CONFIG], app[ENGINE], app[CLIENT], app[REMOTE], iri, target)
     app[DELIVERER].kick()
-    return _ok({"activity": activity}, 202)
+    return json_response({"activity": activity}, 202)
 
 
 async def followers_handler(request: web.Request) -> web.Response:
     iri = _may_act_as(await principal(request), request)
     async with request.app[ENGINE].connect() as conn:
         rows = (await conn.execute(select(follows.c.follower, follows.c.state).where(follows.c.target == iri))).all()
-    return _ok({state: [r.follower for r in rows if r.state == state] for state in ("accepted", "pending")})
+    return json_response({state: [r.follower for r in rows if r.state == state] for state in ("accepted", "pending")})
 
 
 async def decide_handler(request: web.Request) -> web.Response:
     iri = _may_act_as(await principal(request), request)
     body = await read_json(request)
-    actor, decision = _field(body, "actor"), _field(body, "decision")
+    actor, decision = body_field(body, "actor"), body_field(body, "decision")
     if decision not in ("accept", "reject"):
         raise BadRequest("decision is 'accept' or 'reject'")
     app = request.app
     activity = await social.decide(app[CONFIG], app[ENGINE], app[REMOTE], iri, actor, decision == "accept")
     app[DELIVERER].kick()
-    return _ok({"activity": activity}, 202)
+    return json_response({"activity": activity}, 202)
 
 
 async def blocks_handler(request: web.Request) -> web.Response:
@@ -73,14 +73,15 @@ async def blocks_handler(request: web.Request) -> web.Response:
     if request.method == "GET":
         async with engine.connect() as conn:
             rows = await list_blocks(conn)
-        return _ok([{"domain": r.domain, "reason": r.reason, "created": r.created_at.isoformat()} for r in rows])
+        shown = [{"domain": r.domain, "reason": r.reason, "created": r.created_at.isoformat()} for r in rows]
+        return json_response(shown)
     body = await read_json(request)
     blocked = request.method == "POST"
     reason = body.get("reason", "") if isinstance(body.get("reason", ""), str) else ""
     async with engine.begin() as conn:
-        domain = await set_block(conn, _field(body, "domain"), blocked=blocked, reason=reason)
+        domain = await set_block(conn, body_field(body, "domain"), blocked=blocked, reason=reason)
     request.app[BLOCKS].invalidate()
-    return _ok({"domain": domain, "blocked": blocked}, 201 if blocked else 200)
+    return json_response({"domain": domain, "blocked": blocked}, 201 if blocked else 200)
 
 
 def add_routes(app: web.Application) -> None:

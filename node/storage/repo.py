@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, text, update
@@ -59,6 +59,7 @@ def _columns(record: Record, rendering: Rendering, origin: str) -> dict[str, Any
         "category": record.category or None,
         "published": record.published,
         "updated": record.updated,
+        "changed_at": datetime.now(UTC),
     }
 
 
@@ -98,7 +99,8 @@ async def rerender(conn: AsyncConnection, record_id: int, rendering: Rendering) 
     await conn.execute(
         update(records)
         .where(records.c.id == record_id)
-        .values(doc=rendering.doc, ntriples=rendering.ntriples, version=records.c.version + 1)
+        .values(doc=rendering.doc, ntriples=rendering.ntriples, version=records.c.version + 1,
+                changed_at=datetime.now(UTC))
     )
 
 
@@ -106,7 +108,8 @@ async def mark_deleted(conn: AsyncConnection, record_id: int, when: datetime) ->
     await conn.execute(
         update(records)
         .where(records.c.id == record_id)
-        .values(deleted_at=when, ntriples="", version=records.c.version + 1, updated=when)
+        .values(deleted_at=when, ntriples="", version=records.c.version + 1, updated=when,
+                changed_at=datetime.now(UTC))
     )
     await conn.execute(delete(record_themes).where(record_themes.c.record_id == record_id))
     await _delete_text(conn, record_id)
@@ -183,19 +186,20 @@ async def page(conn: AsyncConnection, kind: Kind, limit: int, before: str | None
 
 async def changed(conn: AsyncConnection, origin: str, after: tuple[datetime, int] | None,
                   limit: int) -> list[Any]:  # fmt: skip
-    """One origin's records (deleted ones too) in the order they last changed, oldest first,
-    strictly after the (updated, id) position: the change stream followers page through."""
+    """One origin's records (deleted ones too) in the order they last changed here, oldest
+    first, strictly after the (changed_at, id) position: the stream followers page through."""
     query = select(records.c.id, records.c.iri, records.c.kind, records.c.doc, records.c.updated,
-                   records.c.deleted_at).where(records.c.origin == origin)  # fmt: skip
+                   records.c.deleted_at, records.c.changed_at).where(records.c.origin == origin)  # fmt: skip
     if after is not None:
         when, ident = after
-        query = query.where(or_(records.c.updated > when, and_(records.c.updated == when, records.c.id > ident)))
-    query = query.order_by(records.c.updated, records.c.id).limit(limit)
+        c = records.c
+        query = query.where(or_(c.changed_at > when, and_(c.changed_at == when, c.id > ident)))
+    query = query.order_by(records.c.changed_at, records.c.id).limit(limit)
     return list((await conn.execute(query)).all())
 
 
 async def last_modified(conn: AsyncConnection, origin: str) -> datetime | None:
-    query = select(func.max(records.c.updated)).where(records.c.origin == origin)
+    query = select(func.max(records.c.changed_at)).where(records.c.origin == origin)
     value: datetime | None = (await conn.execute(query)).scalar_one()
     return value
 

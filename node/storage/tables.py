@@ -71,6 +71,8 @@ records = Table(
     Column("published", UtcDateTime(), nullable=False),
     Column("updated", UtcDateTime(), nullable=False),
     Column("deleted_at", UtcDateTime()),
+    #: when the record last changed on this node: the change stream's order
+    Column("changed_at", UtcDateTime()),
     Index("ix_records_kind_published", "kind", "published", "id"),
     Index("ix_records_kind_slug", "kind", "slug"),
     Index("ix_records_lat_lon", "lat", "lon"),
@@ -81,7 +83,7 @@ records = Table(
     Index("ix_records_origin", "origin"),
     Index("ix_records_category", "category"),
     Index("ix_records_kind_deleted", "kind", "deleted_at"),
-    Index("ix_records_origin_updated", "origin", "updated", "id"),
+    Index("ix_records_origin_changed", "origin", "changed_at", "id"),
 )
 
 record_themes = Table(

@@ -102,7 +102,7 @@ async def _from_origin(w: InboxWorker, origin: ingest.Origin, iri: str, *, delet
     try:
         _, doc = await w.client.get_json(iri, accept=ACCEPT, sign=w.remote.sign)
     except RemoteError as exc:
-        if exc.status not in (404, 410) or (exc.status == 404 and not deleted):
+        if exc.remote_status not in (404, 410) or (exc.remote_status == 404 and not deleted):
             raise
         doc = {"id": iri, "type": "Tombstone"}
     if first_type(doc.get("type")) == "Tombstone":

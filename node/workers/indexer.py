@@ -13,11 +13,15 @@ import random
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from node import provenance
+from node.config import Config
 from node.convert.common import now_utc
 from node.graph import RdfIndex, replace_graph, replace_record
 from node.storage import repo
+from node.storage.tables import origins
 from node.workers import Worker
 from vocab import schemes
 
@@ -35,9 +39,10 @@ def next_attempt(attempts: int) -> timedelta | None:
 
 
 class Indexer(Worker):
-    def __init__(self, engine: AsyncEngine, index: RdfIndex, batch: int = 200) -> None:
+    def __init__(self, engine: AsyncEngine, index: RdfIndex, batch: int = 200, config: Config | None = None) -> None:
         super().__init__()
         self.engine, self.index, self.batch = engine, index, batch
+        self.config = config
 
     async def run_once(self) -> int:
         """Apply every due row; returns how many were applied."""
@@ -55,6 +60,8 @@ class Indexer(Worker):
         try:
             if job.job == "reindex":
                 await self._reindex(job.graph)
+            elif job.job == "provenance":
+                await self._provenance(job.graph)
             elif job.job == "schemes":
                 chunk = schemes.schemes_ntriples()
                 await asyncio.to_thread(replace_graph, self.index, job.graph, [chunk])
@@ -72,6 +79,16 @@ class Indexer(Worker):
         async with self.engine.begin() as conn:
             await repo.finish_index_job(conn, job.id)
         return 1
+
+    async def _provenance(self, graph: str) -> None:
+        if self.config is None:
+            return
+        config = self.config
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(origins).order_by(origins.c.graph))).all()
+            modified = await repo.last_modified(conn, config.graph_iri)
+        triples = provenance.describe(config.graph_iri, f"{config.base_url}/actor", config.license, modified, rows)
+        await asyncio.to_thread(replace_graph, self.index, graph, [triples])
 
     async def _reindex(self, graph: str) -> None:
         """Rebuild one origin's graph from SQL, streaming: memory stays flat at any size."""

@@ -22,7 +22,9 @@ from federation.errors import NodeError
 from federation.fetch import GuardedClient
 from node import ingest
 from node.config import Config
-from node.convert.common import fmt_datetime, now_utc
+from node.convert.common import fmt_datetime, now_utc, parse_datetime
+from node.origins import discover, enqueue_provenance, register, relayed_subsets
+from node.origins import get as get_origin
 from node.remote import Remote
 from node.storage.tables import origins
 from node.workers import Worker, claim
@@ -59,6 +61,13 @@ def read_changes_page(page: Mapping[str, Any], origin_host: str) -> tuple[list[M
     return items, following
 
 
+def _date(value: Any) -> datetime | None:
+    try:
+        return parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 class Syncer(Worker):
     poll_seconds = 5.0
 
@@ -67,6 +76,13 @@ class Syncer(Worker):
         super().__init__()
         self.config, self.engine, self.client, self.remote = config, engine, client, remote
         self.on_written, self.max_pages = on_written, max_pages
+
+    async def recover(self) -> None:
+        """At start: leases of a dead process are released, and every live copy is reconciled
+        at once (this node may have been down while its origins changed)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(origins).where(origins.c.state == "pending").values(
+                locked_until=None, next_attempt_at=now_utc()))  # fmt: skip
 
     async def run_once(self) -> int:
         done = 0
@@ -86,10 +102,11 @@ class Syncer(Worker):
         url: str | None = row.cursor or since_url(row.changes, None)
         written = pages = 0
         try:
+            await self._learn_relayed(row)
             while url is not None and pages < self.max_pages:
                 _, page = await self.client.get_json(url, accept=ACCEPT, sign=self.remote.sign)
                 items, url = read_changes_page(page, row.host)
-                written += await self._apply(row, origin, items, page.get("@context"), url)
+                written += await self._apply(row, origin, items, page, url)
                 pages += 1
         except NodeError as exc:
             return await self._failed(row, exc.detail)
@@ -102,19 +119,46 @@ class Syncer(Worker):
             await conn.execute(update(origins).where(origins.c.id == row.id).values(
                 state="pending", attempts=0, locked_until=None, last_error=None, next_attempt_at=now_utc() + wait,
                 sync_state="bootstrap" if more else "live"))  # fmt: skip
+            await enqueue_provenance(conn, self.config, now_utc())
         if more:
             self.kick()
         return written
 
-    async def _apply(self, row: Any, origin: ingest.Origin, items: list[Mapping[str, Any]], context: Any,
-                     following: str | None) -> int:  # fmt: skip
+    async def _learn_relayed(self, row: Any) -> None:
+        """The origins a followed node relays (its VoID): copied from themselves, so that
+        nothing relayed is taken on the relaying node's word."""
+        if not row.followed:
+            return
+        _, void = await self.client.get_json(row.graph, accept="application/ld+json", sign=self.remote.sign)
+        for graph, actor in relayed_subsets(void, row.graph):
+            if graph == self.config.graph_iri:
+                continue
+            async with self.engine.connect() as conn:
+                known = await get_origin(conn, graph)
+            if known is not None:
+                continue
+            try:
+                found = await discover(self.client, self.remote, actor)
+            except NodeError as exc:
+                log.warning("%s relays %s, which cannot be copied: %s", row.graph, graph, exc.detail)
+                continue
+            if found.graph != graph:
+                log.warning("%s relays %s, but %s publishes %s", row.graph, graph, actor, found.graph)
+                continue
+            async with self.engine.begin() as conn:
+                await register(conn, found, now_utc(), via=row.graph)
+            self.kick()
+
+    async def _apply(self, row: Any, origin: ingest.Origin, items: list[Mapping[str, Any]],
+                     page: Mapping[str, Any], following: str | None) -> int:  # fmt: skip
         now = now_utc()
+        context = page.get("@context")
         incoming, refused = await asyncio.to_thread(ingest.read_page, items, context, origin, self.config, now)
         async with self.engine.begin() as conn:
             outcome = await ingest.store(conn, origin, incoming, now, refused)
             current: Any = (await conn.execute(origins.select().where(origins.c.id == row.id))).first()
-            newest = max([i.updated for i in incoming] + ([current.modified_at] if current.modified_at else []),
-                         default=None)  # fmt: skip
+            until = _date(page.get("osc:changedUntil"))
+            newest = max([d for d in (until, current.modified_at) if d is not None], default=None)
             # Within the page sequence the origin's own cursor; after the last page, a date.
             cursor = following or since_url(row.changes, newest)
             await conn.execute(update(origins).where(origins.c.id == row.id).values(

@@ -60,11 +60,18 @@ def upgrade() -> None:
         sa.Column("activity", sa.String(2048), primary_key=True),
         sa.Column("relayed_at", UtcDateTime(), nullable=False),
     )
-    op.create_index("ix_records_origin_updated", "records", ["origin", "updated", "id"])
+    # When a record last changed on this node (its `updated` is the record's own claim, which
+    # an import may date in the past): the order of the change stream followers page through.
+    with op.batch_alter_table("records") as batch:
+        batch.add_column(sa.Column("changed_at", UtcDateTime()))
+    op.execute("UPDATE records SET changed_at = updated")
+    op.create_index("ix_records_origin_changed", "records", ["origin", "changed_at", "id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_records_origin_updated", "records")
+    op.drop_index("ix_records_origin_changed", "records")
+    with op.batch_alter_table("records") as batch:
+        batch.drop_column("changed_at")
     op.drop_table("relayed")
     op.drop_index("ix_ingest_reports_origin", "ingest_reports")
     op.drop_table("ingest_reports")
