@@ -82,7 +82,7 @@ def void_doc(config: Config, modified: datetime | None, subsets: list[Any]) -> d
         {"@id": row.graph, "@type": ["void:Dataset", "prov:Entity"], "dcterms:title": row.name,
          "dcterms:license": {"@id": row.license} if row.license else None,
          "prov:wasAttributedTo": {"@id": row.actor}, "dcterms:source": {"@id": row.graph},
-         "osc:policy": row.policy, "osc:relayed": row.relay,
+         "osc:policy": row.policy, "osc:relayed": row.relay and row.policy == "trusted",
          "prov:generatedAtTime": _dated(row.retrieved_at), "dcterms:modified": _dated(row.modified_at)}
         for row in subsets
     ]  # fmt: skip

@@ -1,0 +1,103 @@
+"""Each node decides whom it lets copy it (open, approval, allowlist) and what it keeps of
+each origin (trusted, limited, blocked)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from node.storage.tables import follows
+from tests import samples
+from tests.conftest import free_port
+from tests.eventually import eventually
+from tests.integration.conftest import RunningNode, start_node, stop_node
+from tests.integration.test_region import ENV, api, held, seed, sql
+
+
+async def two(tmp_path: Path, **b_env: str) -> tuple[RunningNode, RunningNode]:
+    try:
+        a = await start_node(tmp_path / "a", "", host="127.0.0.2", **ENV)
+    except OSError as exc:
+        pytest.skip(f"cannot bind 127.0.0.2 on this machine: {exc}")
+    b = await start_node(tmp_path / "b", "", host="127.0.0.3", **ENV, **b_env)
+    return a, b
+
+
+async def test_approval(tmp_path: Path) -> None:
+    a, b = await two(tmp_path, OSCARTES_FOLLOW_POLICY="approval")
+    try:
+        await seed(b, "atelier_b", "Atelier B")
+        await api(a, "POST", "/api/follows", {"target": b.base})
+        pending = await eventually(lambda: _pending(b), 10, what="A's follow waits for B's host")
+        assert pending == [f"{a.base}/actor"]
+        assert await held(a, b) == {}
+        await api(b, "POST", "/api/followers", {"actor": f"{a.base}/actor", "decision": "accept"})
+        await eventually(lambda: _has(a, b, 2), 20, what="A copies B once approved")
+    finally:
+        await stop_node(a)
+        await stop_node(b)
+
+
+async def test_allowlist(tmp_path: Path) -> None:
+    allowed_port = free_port("127.0.0.2")
+    try:
+        a = await start_node(tmp_path / "a", "", host="127.0.0.2", port=allowed_port, **ENV)
+    except OSError as exc:
+        pytest.skip(f"cannot bind 127.0.0.2 on this machine: {exc}")
+    stranger = await start_node(tmp_path / "s", "", host="127.0.0.4", **ENV)
+    b = await start_node(tmp_path / "b", "", host="127.0.0.3", OSCARTES_FOLLOW_POLICY="allowlist",
+                         OSCARTES_FOLLOW_ALLOWLIST=f"127.0.0.2:{allowed_port}", **ENV)  # fmt: skip
+    try:
+        await seed(b, "atelier_b", "Atelier B")
+        await api(a, "POST", "/api/follows", {"target": b.base})
+        await api(stranger, "POST", "/api/follows", {"target": b.base})
+        await eventually(lambda: _has(a, b, 2), 20, what="the allowed node copies B")
+        refused = await eventually(lambda: _state(stranger, b, "rejected"), 20, what="the stranger is refused")
+        assert refused and await held(stranger, b) == {}
+    finally:
+        for running in (a, stranger, b):
+            await stop_node(running)
+
+
+async def test_blocking_an_origin_purges_it_and_unblocking_copies_it_again(tmp_path: Path) -> None:
+    a, b = await two(tmp_path)
+    try:
+        await seed(b, "atelier_b", "Atelier B")
+        await api(a, "POST", "/api/follows", {"target": b.base})
+        await eventually(lambda: _has(a, b, 2), 20, what="A copies B")
+        blocked = await api(a, "PATCH", "/api/origins", {"origin": b.base, "policy": "blocked"})
+        assert blocked["policy"] == "blocked" and await held(a, b) == {}
+        await b.create("initiatives", samples.initiative("nouveau_b", name="Nouveau B"))
+        await eventually(lambda: _handled_from(a, b), 10, what="B's Create reaches A's inbox")
+        assert await held(a, b) == {}, "a blocked origin's news is ignored"
+        listing = await api(a, "GET", "/api/follows")
+        assert listing[0]["policy"] == "blocked" and listing[0]["records"] == 0
+        await api(a, "PATCH", "/api/origins", {"origin": b.base, "policy": "trusted"})
+        await eventually(lambda: _has(a, b, 3), 20, what="A copies B again from the start")
+    finally:
+        await stop_node(a)
+        await stop_node(b)
+
+
+async def _pending(node: RunningNode) -> list[str]:
+    followers = await api(node, "GET", "/api/followers")
+    return list(followers["pending"])
+
+
+async def _has(node: RunningNode, origin: RunningNode, n: int) -> bool:
+    return len(await held(node, origin)) >= n
+
+
+async def _state(node: RunningNode, origin: RunningNode, state: str) -> bool:
+    rows = await sql(node, select(follows.c.state).where(follows.c.target == f"{origin.base}/actor"))
+    return bool(rows) and rows[0].state == state
+
+
+async def _handled_from(node: RunningNode, origin: RunningNode) -> bool:
+    from node.storage.tables import inbox_items
+
+    rows = await sql(node, select(inbox_items.c.state).where(inbox_items.c.actor == f"{origin.base}/actor",
+                                                             inbox_items.c.activity_type == "Create"))  # fmt: skip
+    return any(r.state in ("ignored", "done", "unchanged") for r in rows)
