@@ -1,4 +1,5 @@
-"""This node's actors: its initiatives and the node itself, each with its own RSA keypair.
+"""This node's actors: its initiatives, its thematic and local groups (`node/groups.py`) and the
+node itself, each with its own RSA keypair.
 
 Private keys are encrypted at rest with the node's secret (Fernet, AES-128-CBC + HMAC) and
 never served; the secret lives in DATA/secret.key (mode 0600) or OSCARTES_SECRET_KEY.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -24,10 +26,12 @@ from node.convert.common import now_utc
 from node.errors import NodeError
 from node.storage.tables import actors
 
-ActorKind = Literal["initiative", "application"]
+ActorKind = Literal["initiative", "application", "group"]
 NODE_USERNAME = "node"
 #: Usernames an initiative may not take: they name the node's own actors and routes.
 RESERVED = frozenset({NODE_USERNAME, "actor", "admin", "api", "inbox", "relay", "root", "oscartes"})
+#: What a group gives up its username for: initiatives win (`ensure`), groups add this suffix.
+GROUP_SUFFIX = "_groupe"
 SECRET_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
 
 
@@ -39,6 +43,7 @@ class LocalActor:
     public_pem: str
     private_pem_encrypted: str
     manually_approves: bool
+    created_at: datetime | None = None
 
     @property
     def key_id(self) -> str:
@@ -85,7 +90,7 @@ def _load_private(pem: str) -> RSAPrivateKey:
 
 
 def _row(r: Row[Any]) -> LocalActor:
-    return LocalActor(r.iri, r.username, r.kind, r.public_pem, r.private_pem, r.manually_approves)
+    return LocalActor(r.iri, r.username, r.kind, r.public_pem, r.private_pem, r.manually_approves, r.created_at)
 
 
 async def get(conn: AsyncConnection, iri: str) -> LocalActor | None:
@@ -112,6 +117,8 @@ async def ensure(conn: AsyncConnection, config: Config, iri: str, username: str,
         return found
     if keys is None:
         keys = await asyncio.to_thread(new_keypair, config)
+    if kind != "group":
+        await _group_steps_aside(conn, username)
     public, private = keys
     await conn.execute(
         insert(actors).values(iri=iri, username=username, kind=kind, public_pem=public, private_pem=private,
@@ -120,6 +127,23 @@ async def ensure(conn: AsyncConnection, config: Config, iri: str, username: str,
     actor = await get(conn, iri)
     assert actor is not None
     return actor
+
+
+async def free_group_username(conn: AsyncConnection, wanted: str) -> str:
+    """`wanted` if no actor has it and it is not reserved, else `wanted_groupe`, `wanted_groupe_2`..."""
+    candidate, n = wanted, 1
+    while candidate in RESERVED or await by_username(conn, candidate) is not None:
+        candidate = wanted + GROUP_SUFFIX + (f"_{n}" if n > 1 else "")
+        n += 1
+    return candidate
+
+
+async def _group_steps_aside(conn: AsyncConnection, username: str) -> None:
+    """A group holding an initiative's username takes another: its IRI, keys and followers stay."""
+    holder = await by_username(conn, username)
+    if holder is not None and holder.kind == "group":
+        renamed = await free_group_username(conn, username)
+        await conn.execute(update(actors).where(actors.c.iri == holder.iri).values(username=renamed))
 
 
 async def set_manual_approval(conn: AsyncConnection, iri: str, manual: bool) -> None:

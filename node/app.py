@@ -13,6 +13,7 @@ import jinja2
 from aiohttp import web
 
 from federation import signatures as sig
+from node import groups as groups_module
 from node import origins
 from node.config import Config
 from node.convert.common import now_utc
@@ -104,7 +105,8 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     stack = contextlib.AsyncExitStack()
     out = await stack.enter_async_context(outside(config, engine, user_agent(config)))
     client, remote, deliverer = out.client, out.remote, out.deliverer
-    inbox_worker = InboxWorker(config, engine, client, remote, deliverer.kick, indexer.kick)
+    inbox_worker = InboxWorker(config, engine, client, remote, deliverer.kick, indexer.kick,
+                               on_record=groups_module.record_hook(config))
     syncer = Syncer(config, engine, client, remote, indexer.kick)
     inbox_worker.on_synced = syncer.kick
     app[SYNCER] = syncer

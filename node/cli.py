@@ -325,6 +325,7 @@ async def _block(config: Config, args: argparse.Namespace) -> str:
 async def _worker(config: Config) -> None:
     """Inbox processing and delivery in their own process; they poll, as nothing can kick them."""
     from node.app import user_agent
+    from node.groups import record_hook
     from node.runtime import outside
     from node.storage.db import make_engine
     from node.workers.inbox import InboxWorker
@@ -333,7 +334,8 @@ async def _worker(config: Config) -> None:
     engine = make_engine(config.effective_database_url)
     try:
         async with outside(config, engine, user_agent(config)) as out:
-            inbox = InboxWorker(config, engine, out.client, out.remote, out.deliverer.kick)
+            inbox = InboxWorker(config, engine, out.client, out.remote, out.deliverer.kick,
+                                on_record=record_hook(config))
             syncer = Syncer(config, engine, out.client, out.remote)
             inbox.on_synced = syncer.kick
             inbox.poll_seconds = out.deliverer.poll_seconds = 0.2

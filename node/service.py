@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from node import actors, federate
+from node import actors, federate, groups
 from node.auth import Principal
 from node.config import Config
 from node.convert.as2 import record_to_as2, tombstone_to_as2
@@ -145,6 +145,8 @@ class Directory:
         transaction as the write."""
         if fanout:
             sent = await federate.publish_to_nodes(conn, self.config, kind, record.kind, doc, now)
+            if kind in ("Create", "Update"):
+                sent += await groups.announce_to_groups(conn, self.config, record, kind, now)
             if sent and self.on_outgoing is not None:
                 self.on_outgoing()
         if record.kind == "initiative":

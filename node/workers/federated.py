@@ -46,8 +46,8 @@ async def on_record(w: InboxWorker, r: Received) -> str:
     elif isinstance(obj, Mapping):
         item = obj
     else:  # an object given by IRI only: ask its origin
-        return await _from_origin(w, origin, r.env.object_id, deleted=False)
-    written = await _ingest(w, origin, item, r.doc.get("@context"))
+        return await _from_origin(w, origin, r.env.object_id, kind=r.env.type)
+    written = await _ingest(w, origin, item, r.doc.get("@context"), r.env.type)
     if written and row.relay and row.policy == "trusted":
         await _relay(w, r.doc, [row.host])
     return "done" if written else "unchanged"
@@ -80,7 +80,7 @@ async def on_announce(w: InboxWorker, r: Received) -> str:
     origin = ingest.Origin.of(row)
     if ingest.kind_of(object_id, origin.base_url) is None:
         return "ignored"
-    outcome = await _from_origin(w, origin, object_id, deleted=first_type(inner.get("type")) == "Delete")
+    outcome = await _from_origin(w, origin, object_id, kind=first_type(inner.get("type")))
     async with w.engine.begin() as conn:
         if via.relay and row.policy == "trusted":
             await federate.relay(conn, w.config, dict(inner), now_utc(), [via.host, origin_host])
@@ -98,7 +98,8 @@ async def _learn(w: InboxWorker, origin_host: str, via: str) -> Any:
         return await origins.register(conn, found, now_utc(), via=via)
 
 
-async def _from_origin(w: InboxWorker, origin: ingest.Origin, iri: str, *, deleted: bool) -> str:
+async def _from_origin(w: InboxWorker, origin: ingest.Origin, iri: str, *, kind: str) -> str:
+    deleted = kind == "Delete"
     try:
         _, doc = await w.client.get_json(iri, accept=ACCEPT, sign=w.remote.sign)
     except RemoteError as exc:
@@ -109,18 +110,19 @@ async def _from_origin(w: InboxWorker, origin: ingest.Origin, iri: str, *, delet
         doc = {"id": iri, "type": "Tombstone", "deleted": doc.get("deleted")}
     if ref(doc) != iri:
         raise Refused(f"{iri} answered with another object ({ref(doc)!r})")
-    written = await _ingest(w, origin, doc, doc.get("@context"))
+    written = await _ingest(w, origin, doc, doc.get("@context"), kind)
     return "done" if written else "unchanged"
 
 
-async def _ingest(w: InboxWorker, origin: ingest.Origin, item: Mapping[str, Any], context: Any) -> int:
+async def _ingest(w: InboxWorker, origin: ingest.Origin, item: Mapping[str, Any], context: Any,
+                  kind: str) -> int:  # fmt: skip
     now = now_utc()
     clean = {k: v for k, v in item.items() if k != "@context"}
     incoming, refused = await asyncio.to_thread(ingest.read_page, [clean], context, origin, w.config, now)
     async with w.engine.begin() as conn:
         outcome = await ingest.store(conn, origin, incoming, now, refused)
         for record in outcome.written:
-            await w.announce_record(conn, record, now)
+            await w.announce_record(conn, record, kind, now)
     if outcome.refused:
         iri, reason = outcome.refused[0]
         await _tell_origin(w, origin, iri, reason)

@@ -45,7 +45,8 @@ class Received:
 
 
 Handler = Callable[["InboxWorker", Received], Awaitable[str]]
-RecordHook = Callable[[AsyncConnection, Record, datetime], Awaitable[object]]
+#: (connection, record, "Create" or "Update", now): what live news of another node's record triggers.
+RecordHook = Callable[[AsyncConnection, Record, str, datetime], Awaitable[object]]
 
 
 @dataclass
@@ -145,9 +146,10 @@ class InboxWorker(Worker):
                 values |= {"next_attempt_at": now + delay} if delay else {"state": "failed"}
                 await conn.execute(update(inbox_items).where(inbox_items.c.id == item.row.id).values(**values))
 
-    async def announce_record(self, conn: AsyncConnection, record: Record, now: datetime) -> None:
-        if self.on_record is not None:
-            await self.on_record(conn, record, now)
+    async def announce_record(self, conn: AsyncConnection, record: Record, kind: str, now: datetime) -> None:
+        if self.on_record is not None and kind in ("Create", "Update"):
+            await self.on_record(conn, record, kind, now)
+            self.on_outgoing()
 
     def _expand_all(self, docs: list[Mapping[str, Any]]) -> list[Mapping[str, Any] | Exception]:
         out: list[Mapping[str, Any] | Exception] = []

@@ -96,7 +96,7 @@ async def test_unreachable_store_keeps_work_pending(tmp_path: Path) -> None:
         async with engine.connect() as conn:
             rows = (await conn.execute(select(index_jobs).order_by(index_jobs.c.id))).all()
         await engine.dispose()
-        assert [r.job for r in rows] == ["schemes", "record"]
+        assert [r.job for r in rows] == ["schemes", "provenance", "record"]
         assert all(r.state == "pending" and "unreachable" in r.last_error for r in rows)
     finally:
         await stop_node(node)
