@@ -44,3 +44,7 @@ class RemoteError(NodeError):
                  retry_after: float | None = None) -> None:  # fmt: skip
         super().__init__(detail)
         self.remote_status, self.retryable, self.retry_after = remote_status, retryable, retry_after
+
+
+class TooLarge(RemoteError):
+    """A response over the client's size limit (a caller may ask for less, e.g. a smaller page)."""

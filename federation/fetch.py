@@ -26,7 +26,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
-from federation.errors import MalformedActivity, Refused, RemoteError
+from federation.errors import MalformedActivity, Refused, RemoteError, TooLarge
 
 Network = IPv4Network | IPv6Network
 IPAddress = IPv4Address | IPv6Address
@@ -290,12 +290,12 @@ class GuardedClient:
             declared = resp.content_length
             # A compressed Content-Length says nothing about the decompressed size the limit is on.
             if declared is not None and declared > limit and "Content-Encoding" not in resp.headers:
-                raise RemoteError(too_large, resp.status, retryable=False)
+                raise TooLarge(too_large, resp.status, retryable=False)
             received = bytearray()
             async for chunk in resp.content.iter_chunked(64 * 1024):
                 received += chunk
                 if len(received) > limit:
-                    raise RemoteError(too_large, resp.status, retryable=False)
+                    raise TooLarge(too_large, resp.status, retryable=False)
             return Response(resp.status, str(resp.url), resp.headers, bytes(received))
 
     async def get_json(self, url: str, *, accept: str = AS2_ACCEPT,

@@ -12,13 +12,13 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.activity import first_type, host
-from federation.errors import NodeError
+from federation.errors import NodeError, TooLarge
 from federation.fetch import GuardedClient
 from node import ingest
 from node.config import Config
@@ -46,6 +46,18 @@ class SyncError(NodeError):
 def since_url(changes: str, when: datetime | None) -> str:
     start = fmt_datetime(when - OVERLAP) if when else "1970-01-01T00:00:00Z"
     return f"{changes}?since={quote(start)}"
+
+
+def with_smaller_page(url: str) -> str | None:
+    """The same page asked for with half as many records: long records may make a page
+    larger than the fetch limit. None once a page of one record is still too large."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    limit = int(query.get("limit", "200")) if query.get("limit", "200").isdigit() else 200
+    if limit <= 1:
+        return None
+    query["limit"] = str(limit // 2)
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def read_changes_page(page: Mapping[str, Any], origin_host: str) -> tuple[list[Mapping[str, Any]], str | None]:
@@ -104,7 +116,14 @@ class Syncer(Worker):
         try:
             await self._learn_relayed(row)
             while url is not None and pages < self.max_pages:
-                _, page = await self.client.get_json(url, accept=ACCEPT, sign=self.remote.sign)
+                try:
+                    _, page = await self.client.get_json(url, accept=ACCEPT, sign=self.remote.sign)
+                except TooLarge:
+                    smaller = with_smaller_page(url)
+                    if smaller is None:
+                        raise
+                    url = smaller
+                    continue
                 items, url = read_changes_page(page, row.host)
                 written += await self._apply(row, origin, items, page, url)
                 pages += 1
