@@ -64,12 +64,17 @@ def insert_data(graph: str, ntriples: str) -> str:
     return f"INSERT DATA {{ GRAPH {_sparql_iri(graph)} {{\n{ntriples}\n}} }}"
 
 
-def replace_record(index: RdfIndex, graph: str, iri: str, ntriples: str) -> None:
-    """Make the index hold exactly `ntriples` for the record (nothing when it is deleted)."""
+def replace_steps(graph: str, iri: str, ntriples: str) -> list[str]:
+    """The SPARQL Update operations making the index hold exactly `ntriples` for a record."""
     steps = [record_delete(graph, iri)]
     if ntriples.strip():
         steps.append(insert_data(graph, ntriples))
-    index.update(" ;\n".join(steps))
+    return steps
+
+
+def replace_record(index: RdfIndex, graph: str, iri: str, ntriples: str) -> None:
+    """Make the index hold exactly `ntriples` for the record (nothing when it is deleted)."""
+    index.update(" ;\n".join(replace_steps(graph, iri, ntriples)))
 
 
 def replace_graph(index: RdfIndex, graph: str, chunks: Iterable[str]) -> int:

@@ -251,6 +251,20 @@ async def claim_index_jobs(conn: AsyncConnection, now: datetime, limit: int, lea
     return [IndexJob(r.id, r.job, r.iri, r.graph, r.attempts) for r in rows]
 
 
+async def finish_index_jobs(conn: AsyncConnection, job_ids: Sequence[int]) -> None:
+    await conn.execute(delete(index_jobs).where(index_jobs.c.id.in_(list(job_ids))))
+
+
+async def live_ntriples(conn: AsyncConnection, iris: Sequence[str]) -> dict[str, str]:
+    """IRI -> N-Triples of the live records among `iris` (deleted or unknown ones are absent)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(iris), 500):
+        query = select(records.c.iri, records.c.ntriples).where(
+            records.c.iri.in_(list(iris[start:start + 500])), records.c.deleted_at.is_(None))
+        found |= {row.iri: row.ntriples for row in await conn.execute(query)}
+    return found
+
+
 async def finish_index_job(conn: AsyncConnection, job_id: int) -> None:
     await conn.execute(delete(index_jobs).where(index_jobs.c.id == job_id))
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from node import provenance
 from node.config import Config
 from node.convert.common import now_utc
-from node.graph import RdfIndex, replace_graph, replace_record
+from node.graph import RdfIndex, replace_graph, replace_record, replace_steps
 from node.storage import repo
 from node.storage.tables import origins
 from node.workers import Worker
@@ -53,8 +53,29 @@ class Indexer(Worker):
                     jobs = await repo.claim_index_jobs(conn, now_utc(), self.batch, LEASE)
                 if not jobs:
                     return done
+                records = [j for j in jobs if j.job == "record"]
+                if len(records) > 1 and await self._apply_records(records):
+                    done += len(records)
+                    jobs = [j for j in jobs if j.job != "record"]
                 for job in jobs:
                     done += await self._apply(job)
+
+    async def _apply_records(self, jobs: list[repo.IndexJob]) -> bool:
+        """Many records in one SQL read and one store update (a copy of another node brings
+        thousands at once). On any failure, False: the jobs are then applied one by one, so
+        that the failing one carries its own error."""
+        latest = {(j.graph, j.iri): j for j in jobs}
+        try:
+            async with self.engine.connect() as conn:
+                triples = await repo.live_ntriples(conn, [iri for _, iri in latest])
+            steps = [replace_steps(graph, iri, triples.get(iri, "")) for graph, iri in latest]
+            await asyncio.to_thread(self.index.update, " ;\n".join(s for step in steps for s in step))
+        except Exception as exc:  # noqa: BLE001 - retried one by one
+            log.warning("batched indexing of %s records failed, one by one now: %s", len(jobs), exc)
+            return False
+        async with self.engine.begin() as conn:
+            await repo.finish_index_jobs(conn, [j.id for j in jobs])
+        return True
 
     async def _apply(self, job: repo.IndexJob) -> int:
         try:
