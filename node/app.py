@@ -127,6 +127,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     app[TASKS] = tasks
     yield
     await writer.stop()
+    syncer.close()
     for task in tasks:
         task.cancel()
     for task in tasks:

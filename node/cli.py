@@ -342,7 +342,10 @@ async def _worker(config: Config) -> None:
             await out.deliverer.recover()
             await syncer.recover()
             log.info("worker running: inbox processing, delivery and copies of other nodes for %s", config.base_url)
-            await asyncio.gather(inbox.run_forever(), out.deliverer.run_forever(), syncer.run_forever())
+            try:
+                await asyncio.gather(inbox.run_forever(), out.deliverer.run_forever(), syncer.run_forever())
+            finally:
+                syncer.close()
     finally:
         await engine.dispose()
 

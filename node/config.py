@@ -125,13 +125,17 @@ def load_config(
     allowlist = env.get("OSCARTES_FOLLOW_ALLOWLIST") or saved.get("follow_allowlist") or ""
     try:
         reconcile = int(env.get("OSCARTES_RECONCILE_SECONDS", "900"))
+        page_size = int(env.get("OSCARTES_CHANGES_PAGE_SIZE", "200"))
     except ValueError as exc:
-        raise ConfigError("OSCARTES_RECONCILE_SECONDS must be an integer") from exc
+        raise ConfigError("OSCARTES_RECONCILE_SECONDS and OSCARTES_CHANGES_PAGE_SIZE are integers") from exc
+    if not 1 <= page_size <= 500:
+        raise ConfigError("OSCARTES_CHANGES_PAGE_SIZE is between 1 and 500")
     return Config(
         data_dir=path,
         follow_policy=policy,
         follow_allowlist=tuple(h.strip().lower() for h in allowlist.split(",") if h.strip()),
         reconcile_seconds=max(1, reconcile),
+        changes_page_size=page_size,
         inbox_rate_per_minute=inbox_rate,
         allow_private=allow_private or flags["allow_private"],
         authorized_fetch=flags["authorized_fetch"],

@@ -32,7 +32,7 @@ from node.service import render
 from node.storage import repo
 from node.storage.codec import record_to_json
 from node.storage.tables import ingest_reports, records
-from vocab import shapes
+from vocab import fastld, shapes
 from vocab.jsonld import JsonLdSyntaxError, expand
 from vocab.loader import UnknownContextError
 
@@ -108,9 +108,8 @@ def read_page(items: Sequence[Doc], context: Any, origin: Origin, config: Config
     if not wanted:
         return incoming, refused
     ctx = ParseContext(origin.base_url, f"{origin.base_url}/ns/context.jsonld", origin.license, now)
-    page = {"@context": context, "@graph": [dict(i) for i in items if i.get("id") in wanted]}
     try:
-        nodes = expand(page, loader=node_loader(ctx.context_url), base=origin.base_url + "/")
+        nodes = expand_records([i for i in items if i.get("id") in wanted], context, list(wanted), ctx)
     except (JsonLdSyntaxError, UnknownContextError) as exc:
         return incoming, refused + [(iri, f"not valid JSON-LD: {exc}") for iri in wanted]
     read: list[Incoming] = []
@@ -141,6 +140,18 @@ def read_page(items: Sequence[Doc], context: Any, origin: Origin, config: Config
     return incoming, refused
 
 
+def expand_records(items: Sequence[Doc], context: Any, iris: list[str], ctx: ParseContext) -> Sequence[Node]:
+    """The records' expanded nodes: through Oxigraph's parser, or pyld when it cannot say."""
+    loader, base = node_loader(ctx.context_url), ctx.base_url + "/"
+    try:
+        by_iri = fastld.expand_page(items, context, iris, loader=loader, base=base)
+        if len(by_iri) == len(iris):
+            return [by_iri[iri] for iri in iris]
+    except fastld.FastPathUnavailable as exc:
+        log.info("page read by pyld: %s", exc)
+    return expand({"@context": context, "@graph": [dict(i) for i in items]}, loader=loader, base=base)
+
+
 def _owned(focus: str, iri: str) -> bool:
     return focus == iri or focus.startswith(iri + "#")
 
@@ -167,6 +178,7 @@ async def store(conn: AsyncConnection, origin: Origin, incoming: Sequence[Incomi
                        records.c.ntriples)  # fmt: skip
         for found in await conn.execute(query.where(records.c.iri.in_(iris[start:start + 500]))):
             held[found.iri] = found
+    new: dict[str, tuple[Record, repo.Rendering]] = {}
     for item in incoming:
         row: Any = held.get(item.iri)
         if row is not None and row.origin != origin.graph:
@@ -183,11 +195,12 @@ async def store(conn: AsyncConnection, origin: Origin, incoming: Sequence[Incomi
         else:
             assert item.rendering is not None
             if row is None:
-                await repo.insert_record(conn, item.record, item.rendering, origin.graph)
+                new[item.iri] = (item.record, item.rendering)  # the same IRI twice: the last wins
             else:
                 await repo.update_record(conn, row.id, item.record, item.rendering, origin.graph)
-            await repo.enqueue_index(conn, "record", item.iri, origin.graph, now)
             outcome.written.append(item.record)
+    await repo.insert_records(conn, list(new.values()), origin.graph)
+    await repo.enqueue_index_many(conn, "record", [r.iri for r in outcome.written], origin.graph, now)
     if outcome.refused:
         await conn.execute(insert(ingest_reports), [
             {"origin": origin.graph, "iri": iri, "reason": reason[:4000], "received_at": now}

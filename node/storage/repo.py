@@ -87,6 +87,36 @@ async def insert_record(conn: AsyncConnection, record: Record, rendering: Render
     return record_id
 
 
+async def insert_records(conn: AsyncConnection, items: Sequence[tuple[Record, Rendering]], origin: str) -> None:
+    """Many new records at once (a copy of another node): a few statements for the lot."""
+    if not items:
+        return
+    values = [_columns(record, rendering, origin) | {"version": 1} for record, rendering in items]
+    result = await conn.execute(insert(records).returning(records.c.id, records.c.iri, sort_by_parameter_order=True),
+                                values)  # fmt: skip
+    ids = [row.id for row in result]
+    themes = [{"record_id": i, "theme": t} for i, (r, _) in zip(ids, items, strict=True) for t in sorted(set(r.themes))]
+    if themes:
+        await conn.execute(insert(record_themes), themes)
+    texts = [{"id": i, "name": rendering.text_name, "body": rendering.text_body}
+             for i, (_, rendering) in zip(ids, items, strict=True)]  # fmt: skip
+    await conn.execute(text(_TEXT_INSERT[conn.dialect.name == "postgresql"]), texts)
+
+
+_TEXT_INSERT = {
+    True: "INSERT INTO record_text (record_id, tsv) VALUES (:id, "
+          "setweight(to_tsvector('french', :name), 'A') || to_tsvector('french', :body))",
+    False: "INSERT INTO record_fts (rowid, name, body) VALUES (:id, :name, :body)",
+}  # fmt: skip
+
+
+async def enqueue_index_many(conn: AsyncConnection, job: str, iris: Sequence[str], graph: str, now: datetime) -> None:
+    if iris:
+        await conn.execute(insert(index_jobs), [
+            {"job": job, "iri": iri, "graph": graph, "state": "pending", "attempts": 0, "next_attempt_at": now,
+             "created_at": now} for iri in iris])  # fmt: skip
+
+
 async def update_record(conn: AsyncConnection, record_id: int, record: Record, rendering: Rendering,
                         origin: str) -> None:  # fmt: skip
     values = _columns(record, rendering, origin) | {"version": records.c.version + 1, "deleted_at": None}

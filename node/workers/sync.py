@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -43,9 +45,9 @@ class SyncError(NodeError):
     status = 502
 
 
-def since_url(changes: str, when: datetime | None) -> str:
+def since_url(changes: str, when: datetime | None, limit: int = 200) -> str:
     start = fmt_datetime(when - OVERLAP) if when else "1970-01-01T00:00:00Z"
-    return f"{changes}?since={quote(start)}"
+    return f"{changes}?since={quote(start)}&limit={limit}"
 
 
 def with_smaller_page(url: str) -> str | None:
@@ -80,6 +82,9 @@ def _date(value: Any) -> datetime | None:
         return None
 
 
+Page = tuple[list[Mapping[str, Any]], str | None, Mapping[str, Any]]
+
+
 class Syncer(Worker):
     poll_seconds = 5.0
 
@@ -88,6 +93,7 @@ class Syncer(Worker):
         super().__init__()
         self.config, self.engine, self.client, self.remote = config, engine, client, remote
         self.on_written, self.max_pages = on_written, max_pages
+        self._reader: ProcessPoolExecutor | None = None
 
     async def recover(self) -> None:
         """At start: leases of a dead process are released, and every live copy is reconciled
@@ -111,22 +117,29 @@ class Syncer(Worker):
         if row is None:
             return 0
         origin = ingest.Origin.of(row)
-        url: str | None = row.cursor or since_url(row.changes, None)
+        url: str | None = None
         written = pages = 0
         try:
             await self._learn_relayed(row)
-            while url is not None and pages < self.max_pages:
-                try:
-                    _, page = await self.client.get_json(url, accept=ACCEPT, sign=self.remote.sign)
-                except TooLarge:
-                    smaller = with_smaller_page(url)
-                    if smaller is None:
-                        raise
-                    url = smaller
-                    continue
-                items, url = read_changes_page(page, row.host)
-                written += await self._apply(row, origin, items, page, url)
+            # Reading a page (JSON-LD, SHACL) takes most of the time: page k+1 is read in the
+            # reader process while page k is stored here, and page k+2 fetched meanwhile.
+            first = row.cursor or since_url(row.changes, None, self.config.changes_page_size)
+            current = await self._fetch(first, row.host)
+            reading = self._read(current[0], current[2], origin, multi_page=current[1] is not None)
+            while True:
+                items, following, page = current
                 pages += 1
+                ahead = None
+                if following is not None and pages < self.max_pages:
+                    ahead = await self._fetch(following, row.host)
+                incoming, refused = await reading
+                if ahead is not None:
+                    reading = self._read(ahead[0], ahead[2], origin, multi_page=True)
+                written += await self._store(row, origin, incoming, refused, page, following)
+                url = following
+                if ahead is None:
+                    break
+                current = ahead
         except NodeError as exc:
             return await self._failed(row, exc.detail)
         except Exception as exc:
@@ -168,18 +181,47 @@ class Syncer(Worker):
                 await register(conn, found, now_utc(), via=row.graph)
             self.kick()
 
-    async def _apply(self, row: Any, origin: ingest.Origin, items: list[Mapping[str, Any]],
-                     page: Mapping[str, Any], following: str | None) -> int:  # fmt: skip
+    async def _fetch(self, url: str, origin_host: str) -> Page:
+        while True:
+            try:
+                _, page = await self.client.get_json(url, accept=ACCEPT, sign=self.remote.sign)
+            except TooLarge:
+                smaller = with_smaller_page(url)
+                if smaller is None:
+                    raise
+                url = smaller
+                continue
+            items, following = read_changes_page(page, origin_host)
+            return items, following, page
+
+    def _read(self, items: list[Mapping[str, Any]], page: Mapping[str, Any], origin: ingest.Origin, *,
+              multi_page: bool) -> asyncio.Future[tuple[list[ingest.Incoming], list[tuple[str, str]]]]:  # fmt: skip
+        """A page's reading, as a future: in the reader process for a copy of many pages, in a
+        thread for the page or two of a reconciliation."""
+        args = (items, page.get("@context"), origin, self.config, now_utc())
+        loop = asyncio.get_running_loop()
+        if multi_page:
+            if self._reader is None:
+                self._reader = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            return loop.run_in_executor(self._reader, ingest.read_page, *args)
+        return asyncio.ensure_future(asyncio.to_thread(ingest.read_page, *args))
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.shutdown(cancel_futures=True)
+            self._reader = None
+
+    async def _store(self, row: Any, origin: ingest.Origin, incoming: list[ingest.Incoming],
+                     refused: list[tuple[str, str]], page: Mapping[str, Any],
+                     following: str | None) -> int:  # fmt: skip
         now = now_utc()
-        context = page.get("@context")
-        incoming, refused = await asyncio.to_thread(ingest.read_page, items, context, origin, self.config, now)
         async with self.engine.begin() as conn:
             outcome = await ingest.store(conn, origin, incoming, now, refused)
             current: Any = (await conn.execute(origins.select().where(origins.c.id == row.id))).first()
             until = _date(page.get("osc:changedUntil"))
             newest = max([d for d in (until, current.modified_at) if d is not None], default=None)
             # Within the page sequence the origin's own cursor; after the last page, a date.
-            cursor = following or since_url(row.changes, newest)
+            cursor = following or since_url(row.changes, newest, self.config.changes_page_size)
             await conn.execute(update(origins).where(origins.c.id == row.id).values(
                 cursor=cursor, retrieved_at=now, modified_at=newest))  # fmt: skip
         if (outcome.written or outcome.deleted) and self.on_written is not None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from node.storage.tables import follows
+from node.keys import SYNCER
+from node.storage.tables import follows, inbox_items, origins
 from tests import samples
 from tests.conftest import free_port
 from tests.eventually import eventually
@@ -96,8 +97,35 @@ async def _state(node: RunningNode, origin: RunningNode, state: str) -> bool:
 
 
 async def _handled_from(node: RunningNode, origin: RunningNode) -> bool:
-    from node.storage.tables import inbox_items
-
     rows = await sql(node, select(inbox_items.c.state).where(inbox_items.c.actor == f"{origin.base}/actor",
                                                              inbox_items.c.activity_type == "Create"))  # fmt: skip
     return any(r.state in ("ignored", "done", "unchanged") for r in rows)
+
+
+async def test_a_copy_of_many_pages_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """Pages of 2 records: read in the reader process; the copy is cut after 2 pages (one
+    sync pass), and the next pass goes on from the stored cursor, not from the start."""
+    try:
+        a = await start_node(tmp_path / "a", "", host="127.0.0.2", OSCARTES_CHANGES_PAGE_SIZE="2", **ENV)
+    except OSError as exc:
+        pytest.skip(f"cannot bind 127.0.0.2 on this machine: {exc}")
+    b = await start_node(tmp_path / "b", "", host="127.0.0.3", **ENV)
+    try:
+        for n in range(7):
+            await b.create("initiatives", samples.initiative(f"ini_{n}", name=f"Initiative {n}"))
+        syncer = a.server.app[SYNCER]
+        syncer.max_pages = 2
+        await api(a, "POST", "/api/follows", {"target": b.base})
+        await eventually(lambda: _has(a, b, 4), 20, what="the first pass copies two pages")
+        cursors = await sql(a, select(origins.c.cursor))
+        assert cursors and cursors[0].cursor and "after=" in cursors[0].cursor, "the position is durable"
+        await eventually(lambda: _has(a, b, 7), 20, what="later passes go on from the cursor")
+        await eventually(lambda: _live(a), 20, what="the copy turns live")
+    finally:
+        await stop_node(a)
+        await stop_node(b)
+
+
+async def _live(node: RunningNode) -> bool:
+    listing = await api(node, "GET", "/api/follows")
+    return bool(listing) and listing[0]["sync"] == "live"
