@@ -236,12 +236,21 @@ async def _reindex(config: Config) -> str:
     from node.storage import repo
 
     async def work(directory: Any, indexer: Any) -> str:
+        from sqlalchemy import select
+
+        from node.origins import enqueue_provenance
+        from node.storage.tables import origins
+
         async with directory.engine.begin() as conn:
-            await repo.enqueue_index(conn, "reindex", config.graph_iri, config.graph_iri, now_utc())
+            held = select(origins.c.graph).where(origins.c.policy != "blocked")
+            graphs = [config.graph_iri, *(row.graph for row in await conn.execute(held))]
+            for graph in graphs:
+                await repo.enqueue_index(conn, "reindex", graph, graph, now_utc())
+            await enqueue_provenance(conn, config, now_utc())
         if indexer is None:
             return "the RDF store is in use by the running server: reindex queued, it will run it"
         await indexer.run_once()
-        return f"reindexed {config.graph_iri}"
+        return f"reindexed {len(graphs)} graph(s): {', '.join(graphs)}"
 
     result: str = await _with_directory(config, work)
     return result

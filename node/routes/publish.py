@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
+from node import origins
 from node.convert.as2 import contexts, tombstone_to_as2
 from node.convert.rdf import serialize
 from node.errors import BadRequest, NotAcceptable
@@ -225,7 +226,10 @@ async def home_handler(request: web.Request) -> web.Response:
         for collection, title in pages.COLLECTION_LABELS:
             total = await repo.count(conn, COLLECTIONS[collection], request.app[CONFIG].graph_iri)
             rows.append((f"{request.app[CONFIG].base_url}/{collection}", title, f"{total}"))
-    return render_page(request, "list.html", title=request.app[CONFIG].node_name, items=rows,
+        network = [(o["actor"].removesuffix("/actor") + "/", o["name"] or o["graph"],
+                    f"{o['records']} fiches, copiées le {o['retrieved'][:10]}" if o["retrieved"] else "copie en cours")
+                   for o in await origins.listing(conn) if o["policy"] != "blocked"]  # fmt: skip
+    return render_page(request, "list.html", title=request.app[CONFIG].node_name, items=rows, network=network,
                        intro="Annuaire de l'économie sociale et solidaire du territoire.", next=None)  # fmt: skip
 
 

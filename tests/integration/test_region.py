@@ -117,6 +117,9 @@ async def test_a_region_of_three_nodes(region: dict[str, RunningNode], tmp_path:
     async with a.http.get(f"{a.base}/dataset", headers={"Accept": "application/ld+json"}) as r:
         void = await r.json(content_type=None)
     assert {s["@id"] for s in void["void:subset"]} == {b.config.graph_iri, c.config.graph_iri}
+    async with a.http.get(f"{a.base}/", headers={"Accept": "text/html"}) as r:
+        home = await r.text()
+    assert f'href="{b.base}/"' in home and f'href="{c.base}/"' in home, "the home page links to the origins"
 
     # An update and a delete at C reach A (through B's relay, checked at C).
     await _put_need(c, c_need, "Besoin de compost")
