@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from node import provenance
 from node.config import Config
 from node.convert.common import now_utc
-from node.graph import RdfIndex, replace_graph, replace_record, replace_steps
+from node.graph import RdfIndex, replace_graph, replace_record, write_records
 from node.storage import repo
 from node.storage.tables import origins
 from node.workers import Worker
@@ -68,8 +68,11 @@ class Indexer(Worker):
         try:
             async with self.engine.connect() as conn:
                 triples = await repo.live_ntriples(conn, [iri for _, iri in latest])
-            steps = [replace_steps(graph, iri, triples.get(iri, "")) for graph, iri in latest]
-            await asyncio.to_thread(self.index.update, " ;\n".join(s for step in steps for s in step))
+            by_graph: dict[str, list[str]] = {}
+            for graph, iri in latest:
+                by_graph.setdefault(graph, []).append(iri)
+            for graph, iris in by_graph.items():
+                await asyncio.to_thread(write_records, self.index, graph, triples, iris)
         except Exception as exc:  # noqa: BLE001 - retried one by one
             log.warning("batched indexing of %s records failed, one by one now: %s", len(jobs), exc)
             return False

@@ -136,6 +136,9 @@ def test_rudof_and_pyshacl_agree_on_the_shapes() -> None:
         "topic as text": [(org, rdf_type, pair + "Organization"),
                           (org, "https://www.w3.org/ns/activitystreams#name", "A"), (org, pair + "hasTopic", "food")],
     }  # fmt: skip
+    many = [(f"{org}{n}", p, o) for n in range(160) for _, p, o in cases["conforms"]]
+    cases["a page (the engine's other path)"] = many + cases["bad siret"]
+    assert len(cases["a page (the engine's other path)"]) > shapes.SMALL
     for name, triples in cases.items():
         graph = rdflib.Graph()
         for s, p, o in triples:
