@@ -96,7 +96,7 @@ def write_records(index: RdfIndex, graph: str, triples: dict[str, str], iris: li
         index.update(" ;\n".join(steps))
     fresh = "".join(triples.get(iri, "") for iri in iris if iri not in held)
     if fresh.strip():
-        index.load(graph, fresh)
+        getattr(index, "load_new", index.load)(graph, fresh)
 
 
 def replace_graph(index: RdfIndex, graph: str, chunks: Iterable[str]) -> int:
@@ -127,6 +127,12 @@ class EmbeddedIndex:
 
     def load(self, graph: str, ntriples: str) -> None:
         self.store.load(ntriples, format=ox.RdfFormat.N_TRIPLES, to_graph=ox.NamedNode(graph))
+
+    def load_new(self, graph: str, ntriples: str) -> None:
+        """Oxigraph's bulk loader, for records the graph does not hold yet: about twice as fast,
+        and not atomic, which the durable index rows make safe: a load cut short leaves its row,
+        whose replay finds the records present and replaces them (a graph is a set)."""
+        self.store.bulk_load(ntriples, format=ox.RdfFormat.N_TRIPLES, to_graph=ox.NamedNode(graph))
 
     def select(self, sparql: str) -> list[dict[str, str]]:
         result = self.store.query(sparql)
