@@ -10,7 +10,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from node.convert.common import now_utc
-from node.storage.tables import domain_blocks
+from node.storage.tables import domain_blocks, origins
 
 REFRESH_SECONDS = 5.0
 
@@ -32,17 +32,29 @@ class DomainBlocks:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._domains: frozenset[str] = frozenset()
+        self._copied: frozenset[str] = frozenset()
         self._loaded_at = float("-inf")
 
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
 
-    async def blocked(self, host: str) -> bool:
-        """`host` may carry a port; a block on example.org covers its subdomains too."""
+    async def copied(self, host: str) -> bool:
+        """A host this node copies (a followed node, or one learned through its relay): its
+        news is the directory itself, so the per-host inbox rate limit does not apply."""
+        await self._refresh()
+        return host.lower() in self._copied
+
+    async def _refresh(self) -> None:
         if time.monotonic() - self._loaded_at > REFRESH_SECONDS:
             async with self.engine.connect() as conn:
                 self._domains = frozenset((await conn.execute(select(domain_blocks.c.domain))).scalars())
+                held = select(origins.c.host).where(origins.c.policy != "blocked", origins.c.sync_state != "frozen")
+                self._copied = frozenset(h.lower() for h in (await conn.execute(held)).scalars())
             self._loaded_at = time.monotonic()
+
+    async def blocked(self, host: str) -> bool:
+        """`host` may carry a port; a block on example.org covers its subdomains too."""
+        await self._refresh()
         name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
         parts = name.lower().split(".")
         return any(".".join(parts[i:]) in self._domains for i in range(len(parts)))

@@ -216,7 +216,7 @@ async def inbox_handler(request: web.Request) -> web.Response:
     remote_host = host(env.actor)
     if await request.app[BLOCKS].blocked(remote_host):
         raise Refused(f"{remote_host} is blocked by this node")
-    wait = request.app[LIMITER].take(remote_host)
+    wait = None if await request.app[BLOCKS].copied(remote_host) else request.app[LIMITER].take(remote_host)
     if wait is not None:
         raise TooManyRequests(f"too many activities from {remote_host}", wait)
     if env.type == "Delete" and env.object_id == env.actor:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from node.keys import SYNCER
-from node.storage.tables import follows, inbox_items, origins
+from node.storage.tables import deliveries, follows, inbox_items, origins
 from tests import samples
 from tests.conftest import free_port
 from tests.eventually import eventually
@@ -129,3 +129,23 @@ async def test_a_copy_of_many_pages_resumes_where_it_stopped(tmp_path: Path) -> 
 async def _live(node: RunningNode) -> bool:
     listing = await api(node, "GET", "/api/follows")
     return bool(listing) and listing[0]["sync"] == "live"
+
+
+async def test_a_followed_node_is_not_rate_limited(tmp_path: Path) -> None:
+    """The news of a node this node copies is the directory itself: no 429 for it."""
+    try:
+        a = await start_node(tmp_path / "a", "", host="127.0.0.2", OSCARTES_INBOX_RATE_PER_MINUTE="2", **ENV)
+    except OSError as exc:
+        pytest.skip(f"cannot bind 127.0.0.2 on this machine: {exc}")
+    b = await start_node(tmp_path / "b", "", host="127.0.0.3", **ENV)
+    try:
+        await api(a, "POST", "/api/follows", {"target": b.base})
+        await eventually(lambda: _live(a), 20, what="A follows B")
+        for n in range(6):
+            await b.create("initiatives", samples.initiative(f"ini_{n}", name=f"Initiative {n}"))
+        await eventually(lambda: _has(a, b, 6), 20, what="every Create reaches A")
+        rows = await sql(b, select(deliveries.c.last_status))
+        assert 429 not in {r.last_status for r in rows}
+    finally:
+        await stop_node(a)
+        await stop_node(b)
