@@ -1,10 +1,12 @@
-"""Run the three benchmarks, each in its own process, then print a summary and write
-bench/out/results.json. `make bench` runs this."""
+"""Run the benchmarks, each in its own process, then print a summary and write
+bench/out/results.json. `make bench` runs this. The bootstrap copies 10,000 initiatives;
+with OSCARTES_BENCH_BOOTSTRAP_BIG=1 also 100,000 (tens of minutes)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -20,7 +22,10 @@ BENCHES = {
     "memory": ("bench.bench_memory", True, 1800),
     "inbox": ("bench.bench_inbox", False, 1800),
     "fanout": ("bench.bench_fanout", False, 900),
-}
+    "bootstrap": ("bench.bench_bootstrap", False,
+                  14_400 if os.environ.get("OSCARTES_BENCH_BOOTSTRAP_BIG") == "1" else 1800),
+    "propagation": ("bench.bench_propagation", False, 1800),
+}  # fmt: skip
 
 
 def run_one(name: str, n: int) -> dict[str, Any]:
@@ -99,6 +104,29 @@ def summary(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str
             f"{fanout['delivery_s']:.2f} s until all delivered", f"{fanout['deliveries']:,} RSA signatures: "
             f"{fanout['signatures_floor_s']:.2f} s", f"x{fanout['ratio_to_floor']:.2f} the floor",
             f"<=4x: {met(fanout['target_met'])}",
+        ))  # fmt: skip
+    for run in results.get("bootstrap", {}).get("runs", []):
+        rss = run["rss_mb"]
+        lines.append((
+            f"bootstrap copy, N={run['n']:,}",
+            f"{run['seconds']:.1f} s, {run['records_per_s']:,.0f} records/s; VmHWM origin "
+            f"{rss['origin']['hwm_mb']:.0f} MB, follower {rss['follower']['hwm_mb']:.0f} MB"
+            f" (+{rss['follower'].get('children_hwm_mb', 0):.0f} MB its children)",
+            f"GET dataset.nq {run['nquads_download']['seconds']:.2f} s; pages alone "
+            f"{run['pages_download']['seconds']:.2f} s",
+            f"x{run['ratio_to_nquads']:.0f} the dump, x{run['ratio_to_pages']:.0f} the pages",
+            f"<={run['target_s']:.0f} s: {met(run['target_met'])}" if run["target_s"] else "(figures only)",
+        ))  # fmt: skip
+    propagation = results.get("propagation", {})
+    relayed, direct = propagation.get("relayed_C_B_A", {}), propagation.get("direct_C_D", {})
+    if relayed.get("seen") and direct.get("seen"):
+        lines.append((
+            f"propagation C->B->A, {propagation['write_rate_achieved']:g} writes/s",
+            f"p50 {relayed['p50_ms']:,.0f} ms, p99 {relayed['p99_ms']:,.0f} ms "
+            f"({relayed['seen']}/{relayed['written']} seen)",
+            f"direct C->D p50 {direct['p50_ms']:,.0f} ms, p99 {direct['p99_ms']:,.0f} ms",
+            f"x{relayed['p50_ms'] / max(direct['p50_ms'], 0.1):.1f} the direct p50",
+            "(figures only)",
         ))  # fmt: skip
     for name, result in results.items():
         if "failed" in result:

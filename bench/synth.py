@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import random
+import re
 import shutil
 import sqlite3
 import time
@@ -30,13 +31,14 @@ from bench.common import OUT
 from node.cli import _init
 from node.config import Config, load_config
 from node.convert.common import fold
+from node.convert.parse import luhn_ok
 from node.records import Address, Identifier, Links, Location, Record
 from node.service import render
 from node.storage import repo
 from node.storage.tables import record_themes, records
 from vocab import schemes
 
-GENERATOR_VERSION = 1  # bump when the generator changes: cached folders are then rebuilt
+GENERATOR_VERSION = 2  # bump when the generator changes: cached folders are then rebuilt
 SEED = 20240501
 BASE_URL = "https://bench.oscartes.example"
 BATCH = 2000
@@ -115,6 +117,19 @@ def _place(rng: random.Random) -> tuple[str, str, float, float]:
             round(rng.uniform(min_lon, max_lon), 5))  # fmt: skip
 
 
+def _check_digit(payload: str) -> str:
+    """The digit that makes `payload + digit` pass the Luhn check."""
+    return next(d for d in "0123456789" if luhn_ok(payload + d))
+
+
+def siret(draw: int) -> str:
+    """A well-formed SIRET from one random draw: its SIREN (8 digits + Luhn digit) then the
+    establishment's NIC (4 digits + the digit that makes all 14 pass Luhn), as INSEE's are."""
+    digits = f"{draw:014d}"
+    siren = digits[:8] + _check_digit(digits[:8])
+    return siren + digits[9:13] + _check_digit(siren + digits[9:13])
+
+
 def initiatives(n: int, license_iri: str, base_url: str = BASE_URL, seed: int = SEED) -> Iterator[Record]:
     """N French-looking initiatives, the same for the same (n, seed)."""
     rng = random.Random(seed)
@@ -134,7 +149,7 @@ def initiatives(n: int, license_iri: str, base_url: str = BASE_URL, seed: int = 
         department = insee[:2] if insee else f"{rng.randrange(1, 95):02d}"
         postal = f"{department}{rng.randrange(100, 999)}"
         address = Address(f"{rng.randrange(1, 120)} {rng.choice(STREETS)}", postal, town, "FR")
-        siret = f"{rng.randrange(10**13, 10**14)}"
+        identifier = siret(rng.randrange(10**13, 10**14))
         yield Record(
             kind="initiative", iri=f"{base_url}/initiatives/{slug}", slug=slug, name=name,
             published=published, updated=published + timedelta(days=rng.randrange(0, 400)),
@@ -142,7 +157,7 @@ def initiatives(n: int, license_iri: str, base_url: str = BASE_URL, seed: int = 
             themes=tuple(sorted(set(rng.sample(themes, rng.randint(1, 3))))),
             homepage=f"https://{slug.replace('_', '-')}.example.org/" if rng.random() < 0.6 else "",
             legal_form=rng.choice(legal) if rng.random() < 0.7 else "",
-            identifiers=(Identifier("SIRET", siret),) if rng.random() < 0.5 else (),
+            identifiers=(Identifier("SIRET", identifier),) if rng.random() < 0.5 else (),
             location=Location(rng.choice(PLACES), lat, lon, insee, address),
             opening_hours="Mo-Fr 09:00-18:00" if rng.random() < 0.3 else "",
             email=f"contact@{slug.replace('_', '-')}.example.org", email_public=rng.random() < 0.5,
@@ -179,19 +194,30 @@ def code_key() -> str:
     return digest.hexdigest()[:10]
 
 
-def dataset(n: int) -> Dataset:
-    """The node folder holding N synthetic initiatives: from the cache, else built now."""
-    data = OUT / f"data-n{n}-{code_key()}"
+def folder(n: int, base_url: str = BASE_URL) -> Path:
+    """The cache folder of N records under `base_url`: the default base keeps the historical
+    name; any other (a loopback URL a benchmark serves at) adds its host and port."""
+    tag = "" if base_url == BASE_URL else re.sub(r"[^a-z0-9]+", "_", base_url.split("://", 1)[-1].lower()) + "-"
+    return OUT / f"data-n{n}-{tag}{code_key()}"
+
+
+def dataset(n: int, base_url: str = BASE_URL) -> Dataset:
+    """The node folder holding N synthetic initiatives under `base_url` (records' IRIs, the
+    node's graph): from the cache, else built now. A node serving it must be reached at that
+    URL, since other nodes take only records under their origin's base URL."""
+    data = folder(n, base_url)
     meta = _meta_file(data)
     if meta.exists():
         saved = json.loads(meta.read_text(encoding="utf-8"))
         return Dataset(load_config(data), n, saved["seconds"], saved["selectivity"], True)
-    for stale in OUT.glob(f"data-n{n}-*"):  # older code's folders, or a half-built one
-        shutil.rmtree(stale)
+    prefix = data.name[: -len(code_key())]
+    for stale in OUT.glob(f"{prefix}*"):  # older code's folders of this N and base, or a half-built one
+        if re.fullmatch(r"[0-9a-f]{10}", stale.name[len(prefix):]):
+            shutil.rmtree(stale)
     started = time.perf_counter()
-    config = load_config(data, base_url=BASE_URL)
+    config = load_config(data, base_url=base_url)
     asyncio.run(_init(config))
-    counts = bulk_load(config, initiatives(n, config.license))
+    counts = bulk_load(config, initiatives(n, config.license, config.base_url))
     seconds = time.perf_counter() - started
     selectivity = {w: counts.get(w, 0) / n for w in QUERY_WORDS}
     meta.write_text(json.dumps({"n": n, "seconds": seconds, "selectivity": selectivity}, indent=1), encoding="utf-8")
