@@ -135,9 +135,10 @@ def hello_server(port: int) -> Any:
     return serving("hello", [sys.executable, "-m", "bench.hello", "--port", str(port)], port)
 
 
-def node_server(data: Path, port: int, timeout: float = 300.0, name: str = "node") -> Any:
+def node_server(data: Path, port: int, timeout: float = 300.0, name: str = "node",
+                env: Mapping[str, str] | None = None) -> Any:  # fmt: skip
     argv = [*oscartes_command(), "serve", "--data", str(data), "--host", HOST, "--port", str(port)]
-    return serving(name, argv, port, "/ns/context.jsonld", timeout)
+    return serving(name, argv, port, "/ns/context.jsonld", timeout, env)
 
 
 # -- wrk ------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Run the benchmarks, each in its own process, then print a summary and write
 bench/out/results.json. `make bench` runs this. The bootstrap copies 10,000 initiatives;
-with OSCARTES_BENCH_BOOTSTRAP_BIG=1 also 100,000 (tens of minutes)."""
+with OSCARTES_BENCH_BOOTSTRAP_BIG=1 also 100,000 (tens of minutes). The SPARQL, HTTP search and
+concurrency benchmarks run on the three-node region of bench/region.py, whatever --n says."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ BENCHES = {
     "bootstrap": ("bench.bench_bootstrap", False,
                   14_400 if os.environ.get("OSCARTES_BENCH_BOOTSTRAP_BIG") == "1" else 1800),
     "propagation": ("bench.bench_propagation", False, 1800),
+    # The region (bench/region.py) is built by the first of these that needs it: about 7 min.
+    "sparql": ("bench.bench_sparql", False, 3600),
+    "search_http": ("bench.bench_search_http", False, 1800),
+    "concurrency": ("bench.bench_concurrency", False, 1800),
 }  # fmt: skip
 
 
@@ -128,9 +133,40 @@ def summary(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str
             f"x{relayed['p50_ms'] / max(direct['p50_ms'], 0.1):.1f} the direct p50",
             "(figures only)",
         ))  # fmt: skip
+    lines += answers(results)
     for name, result in results.items():
         if "failed" in result:
             lines.append((name, "FAILED", result["failed"], "", ""))
+    return lines
+
+
+def answers(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, str]]:
+    """Lines of the SPARQL, HTTP search and concurrency benchmarks."""
+    lines = []
+    sparql = results.get("sparql", {})
+    for q in sparql.get("queries", []):
+        rdflib = f"{q['rdflib_ms']:,.0f} ms" if q["rdflib_ms"] is not None else f"> {sparql['rdflib_cap_s']:g} s"
+        lines.append((
+            f"SPARQL {q['name']}", f"p50 {q['ours_p50_ms']:,.0f} ms, p90 {q['ours_p90_ms']:,.0f} ms",
+            f"bare pyoxigraph p50 {q['bare_p50_ms']:,.0f} ms; rdflib {rdflib}",
+            f"x{q['ratio_to_bare']:.2f} bare; rdflib x{q['ratio_rdflib']:,.0f}"
+            + ("+" if q["rdflib_ms"] is None else ""),
+            f"<=1.3x: {met(q['target_bare_met'])}; >=20x: {met(q['target_rdflib_met'])}",
+        ))  # fmt: skip
+    search = results.get("search_http", {})
+    if "http_p50_ms" in search:
+        lines.append((
+            f"GET /search, {search['queries']:,} mixed questions",
+            f"p50 {search['http_p50_ms']:.1f}, p99 {search['http_p99_ms']:.1f}, max {search['http_max_ms']:.0f} ms",
+            f"in process p50 {search['inprocess_p50_ms']:.1f}, p99 {search['inprocess_p99_ms']:.1f} ms", "",
+            f"p50<=20 ms: {met(search['target_p50_met'])}; p99<=100 ms: {met(search['target_p99_met'])}",
+        ))  # fmt: skip
+    busy = results.get("concurrency", {})
+    if "ratio" in busy and busy.get("rounds"):
+        lines.append((
+            f"search p99, {busy['clients']} clients + 1 heavy SPARQL", f"{busy['loaded_p99_ms']:.1f} ms",
+            f"idle {busy['idle_p99_ms']:.1f} ms", f"x{busy['ratio']:.2f} idle", f"<=2x: {met(busy['target_met'])}",
+        ))  # fmt: skip
     return lines
 
 

@@ -38,7 +38,10 @@ from node.keys import (
 )
 from node.negotiate import choose
 from node.ratelimit import RateLimiter
-from node.routes import activitypub, api, dataset, groups, nodes, openapi, publish, social
+from node.routes import activitypub, api, dataset, groups, nodes, openapi, publish, social, sparql
+from node.routes import matches as match_routes
+from node.routes import search as search_routes
+from node.routes import stats as stats_routes
 from node.routes import vocab as vocab_routes
 from node.routes.activitypub import TooManyRequests, software_version
 from node.runtime import outside
@@ -50,6 +53,7 @@ from node.storage.tables import inbox_items
 from node.workers import Worker
 from node.workers.inbox import InboxWorker
 from node.workers.indexer import Indexer
+from node.workers.planner import PlannerStatistics
 from node.workers.sync import Syncer
 
 log = logging.getLogger(__name__)
@@ -118,7 +122,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     app[INBOX_WRITER] = writer
     app[DIRECTORY] = Directory(config, engine, indexer, deliverer.kick)
     await indexer.run_once()  # replay what a crash or a CLI command left pending
-    workers: list[Worker] = [indexer]
+    workers: list[Worker] = [indexer, PlannerStatistics(engine)]
     if not config.separate_workers:  # else `oscartes worker` runs them, on another core
         await deliverer.recover()
         await syncer.recover()
@@ -176,4 +180,8 @@ def create_app(config: Config) -> web.Application:
     social.add_routes(app)
     dataset.add_routes(app)
     nodes.add_routes(app)
+    search_routes.add_routes(app)
+    sparql.add_routes(app)
+    match_routes.add_routes(app)
+    stats_routes.add_routes(app)
     return app

@@ -23,6 +23,10 @@ class Config:
     database_url: str = ""
     sparql_store: str = EMBEDDED
     sparql_update: str = ""
+    #: /sparql: seconds a query may run, rows or triples it may return, queries run at once.
+    sparql_timeout_seconds: float = 10.0
+    sparql_max_results: int = 100_000
+    sparql_concurrency: int = 2
     license: str = DEFAULT_LICENSE
     node_name: str = "Oscartes"
     max_body_bytes: int = 1_000_000
@@ -130,6 +134,7 @@ def load_config(
         raise ConfigError("OSCARTES_RECONCILE_SECONDS and OSCARTES_CHANGES_PAGE_SIZE are integers") from exc
     if not 1 <= page_size <= 500:
         raise ConfigError("OSCARTES_CHANGES_PAGE_SIZE is between 1 and 500")
+    sparql_timeout, sparql_max, sparql_slots = _sparql_limits(env)
     return Config(
         data_dir=path,
         follow_policy=policy,
@@ -145,6 +150,9 @@ def load_config(
         database_url=database_url or env.get("OSCARTES_DATABASE_URL") or saved.get("database_url", ""),
         sparql_store=store,
         sparql_update=env.get("OSCARTES_SPARQL_UPDATE", ""),
+        sparql_timeout_seconds=sparql_timeout,
+        sparql_max_results=sparql_max,
+        sparql_concurrency=sparql_slots,
         license=env.get("OSCARTES_LICENSE") or saved.get("license", DEFAULT_LICENSE),
         node_name=env.get("OSCARTES_NODE_NAME") or saved.get("node_name", "Oscartes"),
         max_body_bytes=max_body,
@@ -153,6 +161,21 @@ def load_config(
 
 
 NODE_FILE = "node.toml"
+
+
+def _sparql_limits(env: Mapping[str, str]) -> tuple[float, int, int]:
+    """The /sparql limits (docs/sparql.md): each must be positive."""
+    try:
+        timeout = float(env.get("OSCARTES_SPARQL_TIMEOUT", "10"))
+        max_results = int(env.get("OSCARTES_SPARQL_MAX_RESULTS", "100000"))
+        concurrency = int(env.get("OSCARTES_SPARQL_CONCURRENCY", "2"))
+    except ValueError as exc:
+        raise ConfigError("OSCARTES_SPARQL_TIMEOUT is a number of seconds, OSCARTES_SPARQL_MAX_RESULTS and "
+                          "OSCARTES_SPARQL_CONCURRENCY are integers") from exc  # fmt: skip
+    if timeout <= 0 or max_results < 1 or concurrency < 1:
+        raise ConfigError("OSCARTES_SPARQL_TIMEOUT, OSCARTES_SPARQL_MAX_RESULTS and OSCARTES_SPARQL_CONCURRENCY "
+                          "must be positive")  # fmt: skip
+    return timeout, max_results, concurrency
 
 
 def _is_on(value: str) -> bool:

@@ -50,8 +50,10 @@ async def record_activity(conn: AsyncConnection, config: Config, actor: str, kin
     if public:
         doc["to"] = [PUBLIC]
         doc["cc"] = [followers_iri(actor)]
-    object_id = obj if isinstance(obj, str) else (obj[0] if obj else "") if isinstance(obj, list) else str(
-        obj.get("id", ""))
+    if isinstance(obj, list):  # a Flag's objects
+        object_id = obj[0] if obj else ""
+    else:
+        object_id = obj if isinstance(obj, str) else str(obj.get("id", ""))
     result = await conn.execute(
         insert(activities).values(iri=iri, actor=actor, type=kind, object=object_id, doc=json.dumps(doc),
                                   public=public, published=now).returning(activities.c.id)  # fmt: skip

@@ -34,6 +34,8 @@ class RdfIndex(Protocol):
 
     def load(self, graph: str, ntriples: str) -> None: ...
 
+    def load_new(self, graph: str, ntriples: str) -> None: ...
+
     def select(self, sparql: str) -> list[dict[str, str]]: ...
 
     def close(self) -> None: ...
@@ -96,7 +98,7 @@ def write_records(index: RdfIndex, graph: str, triples: dict[str, str], iris: li
         index.update(" ;\n".join(steps))
     fresh = "".join(triples.get(iri, "") for iri in iris if iri not in held)
     if fresh.strip():
-        getattr(index, "load_new", index.load)(graph, fresh)
+        index.load_new(graph, fresh)
 
 
 def replace_graph(index: RdfIndex, graph: str, chunks: Iterable[str]) -> int:
@@ -179,6 +181,9 @@ class RemoteIndex:
 
     def load(self, graph: str, ntriples: str) -> None:
         self.update(insert_data(graph, ntriples))
+
+    def load_new(self, graph: str, ntriples: str) -> None:
+        self.load(graph, ntriples)
 
     def select(self, sparql: str) -> list[dict[str, str]]:
         import json

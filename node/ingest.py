@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from federation.activity import first_type
 from node.config import Config
-from node.convert.common import parse_datetime
+from node.convert.common import parse_datetime_or_none
 from node.convert.parse import Node, ParseContext, node_loader, record_from_node
 from node.convert.rdf import PAIR
 from node.errors import ValidationFailed
@@ -101,7 +101,7 @@ def read_page(items: Sequence[Doc], context: Any, origin: Origin, config: Config
             refused.append((iri, f"not a record IRI under its origin {origin.base_url}/"))
             continue
         if first_type(item.get("type")) == "Tombstone":
-            when = _when(item.get("deleted")) or _when(item.get("updated")) or now
+            when = parse_datetime_or_none(item.get("deleted")) or parse_datetime_or_none(item.get("updated")) or now
             incoming.append(Incoming(iri, kind, when))
         else:
             wanted[iri] = kind
@@ -158,13 +158,6 @@ def _owned(focus: str, iri: str) -> bool:
 
 def _ids(node: Node, key: str) -> tuple[str, ...]:
     return tuple(v["@id"] for v in node.get(key, []) if isinstance(v, Mapping) and "@id" in v)
-
-
-def _when(value: Any) -> datetime | None:
-    try:
-        return parse_datetime(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
 
 
 async def store(conn: AsyncConnection, origin: Origin, incoming: Sequence[Incoming], now: datetime,

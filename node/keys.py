@@ -15,6 +15,7 @@ from node.graph import RdfIndex
 from node.ratelimit import RateLimiter
 from node.remote import Remote
 from node.service import Directory
+from node.sparql import Endpoint
 from node.storage.batch import GroupInsert
 from node.workers.delivery import Deliverer
 from node.workers.inbox import InboxWorker
@@ -36,3 +37,4 @@ LIMITER = web.AppKey("limiter", RateLimiter)
 BLOCKS = web.AppKey("blocks", DomainBlocks)
 INBOX_WRITER = web.AppKey("inbox_writer", GroupInsert)
 SYNCER = web.AppKey("syncer", Syncer)
+SPARQL = web.AppKey("sparql", Endpoint)

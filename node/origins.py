@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, insert, or_, select, text, update
+from sqlalchemy import delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from federation.activity import host
@@ -249,8 +249,6 @@ async def set_policy(config: Config, engine: AsyncEngine, what: str, policy: str
 
 
 async def listing(conn: AsyncConnection) -> list[dict[str, Any]]:
-    from sqlalchemy import func
-
     counts: dict[str, int] = dict((await conn.execute(
         select(records.c.origin, func.count()).where(records.c.deleted_at.is_(None)).group_by(records.c.origin)
     )).all())  # fmt: skip
@@ -267,3 +265,17 @@ def describe(row: Any, count: int | None = None) -> dict[str, Any]:
     if count is not None:
         shown["records"] = count
     return shown
+
+
+async def graphs_by_name(conn: AsyncConnection, config: Config) -> dict[str, str]:
+    """Every name one may give an origin in a query (its dataset IRI, base URL, host, actor;
+    without a trailing slash) -> its graph. Blocked origins are left out; this node is included."""
+    names: dict[str, str] = {}
+    rows = (await conn.execute(select(origins).where(origins.c.policy != "blocked"))).all()
+    for row in rows:
+        for key in (row.graph, row.base_url, row.host, row.actor):
+            if key:
+                names[key.rstrip("/")] = row.graph
+    for key in (config.base_url, config.host, config.graph_iri):
+        names[key.rstrip("/")] = config.graph_iri
+    return names

@@ -24,6 +24,14 @@ def fmt_datetime(value: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def parse_datetime_or_none(value: object) -> datetime | None:
+    """A date-time read from another server's document, or None when it is absent or bad."""
+    try:
+        return parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 def parse_datetime(text: str) -> datetime:
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:

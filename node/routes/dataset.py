@@ -3,7 +3,6 @@ followers copy it through (bootstrap and reconciliation), and a dated N-Quads du
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import datetime
 from email.utils import format_datetime
@@ -45,15 +44,9 @@ def dump_url(config: Config) -> str:
     return f"{config.graph_iri}.nq"
 
 
-def encode_position(updated: datetime, ident: int) -> str:
-    return base64.urlsafe_b64encode(f"{updated.isoformat()}|{ident}".encode()).decode().rstrip("=")
-
-
 def decode_position(cursor: str) -> tuple[datetime, int]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, _, ident = raw.partition("|")
-        return datetime.fromisoformat(when), int(ident)
+        return repo.decode_cursor(cursor)
     except ValueError as exc:
         raise BadRequest(f"after={cursor!r} is not a cursor this node gave") from exc
 
@@ -75,6 +68,13 @@ def void_doc(config: Config, modified: datetime | None, subsets: list[Any]) -> d
                                                   "http://virtual-assembly.org/ontologies/pair#",
                                                   "http://purl.org/essglobal/vocab/",
                                                   "https://w3id.org/valueflows/ont/vf#")],
+    }  # fmt: skip
+    endpoint = f"{config.base_url}/sparql"  # node/routes/sparql.py: SPARQL 1.1 over every graph held
+    doc["void:sparqlEndpoint"] = {"@id": endpoint}
+    doc["dcat:accessService"] = {
+        "@id": f"{endpoint}#service", "@type": "dcat:DataService", "dcat:endpointURL": {"@id": endpoint},
+        "dcat:endpointDescription": {"@id": endpoint}, "dcat:servesDataset": {"@id": config.graph_iri},
+        "dcterms:conformsTo": {"@id": "https://www.w3.org/TR/sparql11-protocol/"},
     }  # fmt: skip
     if modified:
         doc["dcterms:modified"] = _dated(modified)
@@ -149,7 +149,7 @@ async def changes_handler(request: web.Request) -> web.Response:
     if rows:  # where the follower resumes: its next reconciliation starts a little before
         page["osc:changedUntil"] = fmt_datetime(rows[-1].changed_at)
     if len(rows) == limit:
-        page["next"] = f"{base}?after={encode_position(rows[-1].changed_at, rows[-1].id)}&limit={limit}"
+        page["next"] = f"{base}?after={repo.encode_cursor(rows[-1].changed_at, rows[-1].id)}&limit={limit}"
     # Items are appended as stored text: no parse and re-dump of every document.
     head = json.dumps(page)[:-1]
     body = head + ', "orderedItems": [' + ", ".join(items) + "]}"

@@ -8,6 +8,10 @@ from aiohttp import web
 
 from node.keys import CONFIG
 from node.records import COLLECTIONS
+from node.routes.matches import openapi_paths as matches_paths
+from node.routes.search_params import openapi_paths as search_paths
+from node.routes.sparql import openapi_paths as sparql_paths
+from node.routes.stats import openapi_paths as stats_paths
 
 SLUG = {"name": "slug", "in": "path", "required": True,
         "schema": {"type": "string", "pattern": "^[a-z0-9_]{1,64}$"}}  # fmt: skip
@@ -83,6 +87,10 @@ def openapi_document(base_url: str) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for collection in COLLECTIONS:
         paths.update(_record_ops(collection))
+    paths.update(search_paths())
+    paths.update(sparql_paths())
+    paths.update(matches_paths())
+    paths.update(stats_paths())
     paths["/ns/context.jsonld"] = {"get": {"summary": "The node's JSON-LD context", "operationId": "context",
                                            "responses": {"200": {"description": "JSON-LD context",
                                                                  "content": {"application/ld+json": {}}}}}}  # fmt: skip

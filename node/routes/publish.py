@@ -18,6 +18,7 @@ from node.errors import BadRequest, NotAcceptable
 from node.keys import CONFIG, DIRECTORY, ENGINE, TEMPLATES
 from node.negotiate import AS2_PROFILE, BY_NAME, MEDIA, RDF_FORMATS, Format, choose
 from node.records import COLLECTIONS, Kind, Record, Stored, Tombstone
+from node.routes import matches as match_routes
 from node.routes import pages
 from node.storage import repo
 from node.storage.tables import records
@@ -81,18 +82,20 @@ async def names_of(request: web.Request, iris: list[str]) -> dict[str, str]:
         return {row.iri: row.name for row in rows}
 
 
-def represent(request: web.Request, stored: Stored, fmt: Format, names: dict[str, str] | None = None
-              ) -> web.StreamResponse:  # fmt: skip
+def represent(request: web.Request, stored: Stored, fmt: Format, names: dict[str, str] | None = None,
+              matches: tuple[dict[str, Any], str] | None = None) -> web.StreamResponse:  # fmt: skip
     config = request.app[CONFIG]
     record = stored.record
-    etag = f'"{stored.id}-{stored.version}-{fmt}"'
+    # A page listing matches changes when other records do: its ETag says which list it shows.
+    etag = f'"{stored.id}-{stored.version}-{fmt}' + (f'-{matches[1]}"' if matches else '"')
     headers = {
         "Vary": "Accept",
         "ETag": etag,
-        "Last-Modified": format_datetime(record.updated, usegmt=True),
         "Link": alternates(record.iri),
         "Cache-Control": "public, max-age=60",
     }
+    if matches is None:
+        headers["Last-Modified"] = format_datetime(record.updated, usegmt=True)
     if _not_modified(request, etag, record.updated):
         return web.Response(status=304, headers=headers)
     if fmt == "html":
@@ -103,6 +106,9 @@ def represent(request: web.Request, stored: Stored, fmt: Format, names: dict[str
             og_type="article" if record.kind != "initiative" else "profile",
             creator=_creator(record, config.host),
             alternates=[("jsonld", MEDIA["jsonld"]), ("ttl", MEDIA["turtle"])],
+            matches=matches[0] if matches else None,
+            feeds=[("Correspondances (Atom)", match_routes.feed_url(record.iri))] if record.kind == "initiative"
+            else [],
         )  # fmt: skip
     elif fmt in ("as2", "jsonld", "json"):
         response = web.Response(body=stored.doc.encode("utf-8"), content_type="text/plain")
@@ -153,7 +159,8 @@ async def record_handler(request: web.Request) -> web.StreamResponse:
     if stored.deleted is not None:
         return gone(request, Tombstone(stored.record.iri, kind, stored.deleted), fmt)
     names = await names_of(request, pages.linked(json.loads(stored.doc))) if fmt == "html" else None
-    return represent(request, stored, fmt, names)
+    matches = await match_routes.page_matches(request, stored) if fmt == "html" and kind in ("need", "offer") else None
+    return represent(request, stored, fmt, names, matches)
 
 
 async def collection_handler(request: web.Request) -> web.StreamResponse:

@@ -18,7 +18,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         # A pool as large as the concurrency: a new aiosqlite connection is a new thread.
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=20, max_overflow=20)
+        # LIFO: the connection just used, whose page cache is warm, serves the next request.
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=20, max_overflow=20,
+                                     pool_use_lifo=True)  # fmt: skip
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -28,6 +30,8 @@ def make_engine(url: str) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # Pages read through the shared OS cache, not copied by read() into each connection's.
+            cur.execute("PRAGMA mmap_size=1073741824")
             cur.close()
 
         return engine

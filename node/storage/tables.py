@@ -84,6 +84,9 @@ records = Table(
     Index("ix_records_category", "category"),
     Index("ix_records_kind_deleted", "kind", "deleted_at"),
     Index("ix_records_origin_changed", "origin", "changed_at", "id"),
+    #: covers every filter and sort of a search by place (migration 0005 says why)
+    Index("ix_records_place", "lat", "lon", "kind", "deleted_at", "published", "start_at", "end_at", "origin",
+          "insee", "departement"),
 )
 
 record_themes = Table(

@@ -245,9 +245,11 @@ async def on_accept(w: InboxWorker, r: Received, state: str = "accepted") -> str
             return "ignored"
         await conn.execute(update(follows).where(follows.c.id == row.id).values(state=state, updated_at=now_utc()))
         origin = await origins.for_actor(conn, r.env.actor)
-        if state == "accepted" and origin is not None and origin.followed and origin.actor == r.env.actor:
+        starts = state == "accepted" and origin is not None and origin.followed and origin.actor == r.env.actor
+        if starts:
             await origins.due_now(conn, origin.graph, now_utc())  # the bootstrap starts
-            w.on_synced()
+    if starts:
+        w.on_synced()  # after the commit: the syncer must find the row due
     return "done"
 
 

@@ -24,7 +24,7 @@ from federation.errors import NodeError, TooLarge
 from federation.fetch import GuardedClient
 from node import ingest
 from node.config import Config
-from node.convert.common import fmt_datetime, now_utc, parse_datetime
+from node.convert.common import fmt_datetime, now_utc, parse_datetime_or_none
 from node.origins import discover, enqueue_provenance, register, relayed_subsets
 from node.origins import get as get_origin
 from node.remote import Remote
@@ -73,13 +73,6 @@ def read_changes_page(page: Mapping[str, Any], origin_host: str) -> tuple[list[M
     if following is not None and (not isinstance(following, str) or host(following) != origin_host):
         raise SyncError(f"the next page {following!r} is not on {origin_host}")
     return items, following
-
-
-def _date(value: Any) -> datetime | None:
-    try:
-        return parse_datetime(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
 
 
 Page = tuple[list[Mapping[str, Any]], str | None, Mapping[str, Any]]
@@ -218,7 +211,7 @@ class Syncer(Worker):
         async with self.engine.begin() as conn:
             outcome = await ingest.store(conn, origin, incoming, now, refused)
             current: Any = (await conn.execute(origins.select().where(origins.c.id == row.id))).first()
-            until = _date(page.get("osc:changedUntil"))
+            until = parse_datetime_or_none(page.get("osc:changedUntil"))
             newest = max([d for d in (until, current.modified_at) if d is not None], default=None)
             # Within the page sequence the origin's own cursor; after the last page, a date.
             cursor = following or since_url(row.changes, newest, self.config.changes_page_size)

