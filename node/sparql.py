@@ -381,7 +381,8 @@ class Endpoint:
         checked = check_query(request.query, self.base_iri)
         timeout = self.limits.timeout
         try:  # a query waits for a slot at most as long as it may run
-            await asyncio.wait_for(self.slots.acquire(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancel
+                await self.slots.acquire()
         except TimeoutError:
             raise EndpointBusy(f"all {self.config.sparql_concurrency} query slots stayed busy for {timeout:g} s; "
                                "try again shortly", retry_after=timeout) from None  # fmt: skip
@@ -392,7 +393,8 @@ class Endpoint:
         try:
             # shield: at the deadline the answer leaves; the thread stops at its next row, or,
             # inside Oxigraph's evaluation, when that ends; its slot is freed then, not before.
-            return await asyncio.wait_for(asyncio.shield(work), timeout=max(0.0, deadline - time.monotonic()) + 0.05)
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic()) + 0.05):
+                return await asyncio.shield(work)
         except TimeoutError:
             raise QueryTimeout(_timeout_detail(self.limits)) from None
 

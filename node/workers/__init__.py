@@ -62,6 +62,9 @@ class Worker:
                 await self.run_once()
             except Exception:  # a database hiccup must not kill the worker
                 log.exception("%s pass failed", type(self).__name__)
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancel that lands as a kick wakes
+            # the nap, and the shutdown then waits forever for a worker that goes on looping.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
             self._wake.clear()
