@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Collection, Mapping, Sequence
+from typing import Literal, TypeVar
 
 Format = Literal["html", "as2", "jsonld", "json", "turtle", "ntriples", "nquads"]
 
@@ -16,12 +17,13 @@ MEDIA: dict[Format, str] = {
     "ntriples": "application/n-triples",
     "nquads": "application/n-quads",
 }
-_BY_TYPE: dict[str, Format] = {media: fmt for fmt, media in MEDIA.items()}
-_BY_TYPE["application/xhtml+xml"] = "html"
+_TYPES: dict[Format, tuple[str, ...]] = {fmt: (media,) for fmt, media in MEDIA.items()}
+_TYPES["html"] = ("text/html", "application/xhtml+xml")
 #: ?format= values, for links and browsers.
 BY_NAME: dict[str, Format] = {"html": "html", "as2": "as2", "jsonld": "jsonld", "json": "json",
                               "ttl": "turtle", "turtle": "turtle", "nt": "ntriples",
                               "ntriples": "ntriples", "nq": "nquads", "nquads": "nquads"}  # fmt: skip
+F = TypeVar("F", bound=str)
 RDF_FORMATS: tuple[Format, ...] = ("as2", "jsonld", "turtle", "ntriples", "nquads")
 
 
@@ -46,25 +48,38 @@ def parse_accept(header: str) -> list[tuple[str, float, int]]:
     return items
 
 
-def choose(header: str | None, offered: tuple[Format, ...], default: Format = "html") -> Format | None:
-    """The best offered format, or None (406). No Accept, or only */*, gets `default`."""
+def best(header: str | None, offered: Mapping[F, Sequence[str]], default: F,
+         wildcards: Collection[F] | None = None) -> F | None:  # fmt: skip
+    """The offered format that best fits Accept, or None (406).
+
+    `offered` maps each format, in order of preference, to its media types (the first is the one
+    answered). No Accept, or only */*, gets `default`; `type/*` gets `default` if it fits, else the
+    first format of `wildcards` (all offered ones unless given) that does. Higher q wins, then the
+    more specific range, then the earlier one.
+    """
     if not header or not header.strip():
         return default
-    best: tuple[float, int, int, Format] | None = None
+    by_wildcard = [f for f in offered if wildcards is None or f in wildcards]
+    by_wildcard.sort(key=lambda f: f != default)
+    best_key: tuple[float, int, int] | None = None
+    chosen: F | None = None
     for media, q, position in parse_accept(header):
         if q <= 0:
             continue
-        candidates: list[tuple[int, Format]]
+        fmt: F | None
         if media == "*/*":
-            candidates = [(0, default)] if default in offered else []
+            specificity, fmt = 0, default if default in offered else None
         elif media.endswith("/*"):
-            major = media[:-2]
-            candidates = [(1, f) for f in offered if MEDIA[f].startswith(major + "/")]
+            major = media[:-1]
+            specificity, fmt = 1, next((f for f in by_wildcard if offered[f][0].startswith(major)), None)
         else:
-            fmt = _BY_TYPE.get(media)
-            candidates = [(2, fmt)] if fmt in offered else []
-        for specificity, fmt in candidates:
-            key = (q, specificity, -position, fmt)
-            if best is None or key[:3] > best[:3]:
-                best = key
-    return best[3] if best else None
+            specificity, fmt = 2, next((f for f, types in offered.items() if media in types), None)
+        key = (q, specificity, -position)
+        if fmt is not None and (best_key is None or key > best_key):
+            best_key, chosen = key, fmt
+    return chosen
+
+
+def choose(header: str | None, offered: tuple[Format, ...], default: Format = "html") -> Format | None:
+    """The best offered format, or None (406). No Accept, or only */*, gets `default`."""
+    return best(header, {f: _TYPES[f] for f in offered}, default)

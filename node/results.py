@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape, quoteattr
 import pyoxigraph as ox
 
 from node.errors import NotAcceptable
-from node.negotiate import parse_accept
+from node.negotiate import best
 
 Kind = Literal["select", "ask", "graph"]
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -61,7 +61,6 @@ PREFIXES = {
 
 def choose_format(kind: Kind, name: str | None, accept: str | None) -> str:
     """A `format` parameter wins over Accept; no Accept, or */*, gets JSON results or Turtle."""
-    offered = _OFFERED[kind]
     if name:
         chosen = FORMAT_NAMES[kind].get(name.lower())
         if chosen is None:
@@ -71,27 +70,13 @@ def choose_format(kind: Kind, name: str | None, accept: str | None) -> str:
         return chosen
     default = "turtle" if kind == "graph" else "json"
     table = GRAPH_MEDIA if kind == "graph" else RESULT_MEDIA
-    if not accept or not accept.strip():
-        return default
-    best: tuple[float, int, int, str] | None = None
-    for media, q, position in parse_accept(accept):
-        if q <= 0:
-            continue
-        if media == "*/*":
-            candidates = [(0, default)]
-        elif media.endswith("/*"):
-            major = media[:-1]
-            candidates = [(1, f) for f in offered if f != "html" and table[f][0].startswith(major)]
-            candidates.sort(key=lambda c: c[1] != default)
-        else:
-            candidates = [(2, f) for f in offered if media in table[f]]
-        for specificity, fmt in candidates[:1]:
-            if best is None or (q, specificity, -position) > best[:3]:
-                best = (q, specificity, -position, fmt)
-    if best is None:
+    offered = {f: table[f] for f in _OFFERED[kind]}
+    # A wildcard never gets the query page: only an explicit text/html does.
+    chosen = best(accept, offered, default, wildcards=[f for f in offered if f != "html"])
+    if chosen is None:
         served = ", ".join(table[f][0] for f in offered if f != "html")
         raise NotAcceptable(f"cannot answer {accept!r} for this query; available: {served}")
-    return best[3]
+    return chosen
 
 
 def media_type(kind: Kind, fmt: str) -> str:

@@ -17,7 +17,7 @@ from node import origins, stats
 from node.communes import REGIONS, communes, departements_of_region
 from node.errors import NotAcceptable
 from node.keys import CONFIG, ENGINE, INDEX
-from node.negotiate import parse_accept
+from node.negotiate import best
 from node.places import DEPARTEMENTS
 from node.routes.search_params import BadParameter, one, values
 
@@ -34,15 +34,11 @@ def _format(request: web.Request, offered: tuple[str, ...]) -> str:
         if ext not in offered:
             raise NotAcceptable(f".{ext} is not served here; available: {', '.join('.' + f for f in offered)}")
         return ext
-    header = request.headers.get("Accept", "")
-    best: tuple[float, int, str] | None = None
-    for media, q, position in parse_accept(header) if header.strip() else []:
-        fmt = next((f for f in offered if MEDIA[f] == media), "json" if media in ("*/*", "application/*") else None)
-        if q > 0 and fmt is not None and (best is None or (q, -position) > best[:2]):
-            best = (q, -position, fmt)
-    if header.strip() and best is None:
+    header = request.headers.get("Accept")
+    chosen = best(header, {f: (MEDIA[f],) for f in offered}, "json")
+    if chosen is None:
         raise NotAcceptable(f"cannot serve {header!r}; available: {', '.join(MEDIA[f] for f in offered)}")
-    return best[2] if best else "json"
+    return chosen
 
 
 async def _origins(request: web.Request) -> tuple[dict[str, str], dict[str, str]]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.negotiate import RDF_FORMATS, choose
+from node.negotiate import RDF_FORMATS, best, choose
 
 OFFERED = ("html", *RDF_FORMATS, "json")
 
@@ -37,3 +37,29 @@ def test_specific_type_beats_wildcard_at_same_q() -> None:
 
 def test_broken_q_is_ignored_not_fatal() -> None:
     assert choose("text/turtle;q=abc, application/n-triples", OFFERED) == "ntriples"
+
+
+SPARQL_RESULTS = {"json": ("application/sparql-results+json", "application/json"), "csv": ("text/csv",),
+                  "tsv": ("text/tab-separated-values",), "html": ("text/html", "application/xhtml+xml")}
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("application/json", "json"),  # an alias media type
+        ("application/*", "json"),
+        ("text/*", "csv"),  # the first text format that a wildcard may get: never the page
+        ("text/html", "html"),  # only asked for by name
+        ("*/*", "json"),
+        ("image/*", None),
+    ],
+)
+def test_best_with_aliases_and_wildcards(accept: str, expected: str | None) -> None:
+    no_page = [f for f in SPARQL_RESULTS if f != "html"]
+    assert best(accept, SPARQL_RESULTS, "json", wildcards=no_page) == expected
+
+
+def test_best_gives_a_wildcard_the_default_when_it_fits() -> None:
+    offered = {"csv": ("text/csv",), "tsv": ("text/tab-separated-values",)}
+    assert best("text/*", offered, "tsv") == "tsv"
+    assert best("text/*", offered, "csv") == "csv"
