@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from node.keys import SYNCER
+from node.keys import DELIVERER, INBOX_WORKER, SYNCER
 from node.storage.tables import deliveries, follows, inbox_items, origins
 from tests import samples
 from tests.conftest import free_port
@@ -104,26 +104,40 @@ async def _handled_from(node: RunningNode, origin: RunningNode) -> bool:
 
 async def test_a_copy_of_many_pages_resumes_where_it_stopped(tmp_path: Path) -> None:
     """Pages of 2 records: read in the reader process; the copy is cut after 2 pages (one
-    sync pass), and the next pass goes on from the stored cursor, not from the start."""
+    sync pass), and the next pass goes on from the stored cursor, not from the start. A's
+    workers run when the test says (a cut pass is due again at once: the stop between the
+    passes would otherwise last a moment)."""
     try:
-        a = await start_node(tmp_path / "a", "", host="127.0.0.2", OSCARTES_CHANGES_PAGE_SIZE="2", **ENV)
+        a = await start_node(tmp_path / "a", "", host="127.0.0.2", OSCARTES_CHANGES_PAGE_SIZE="2",
+                             OSCARTES_SEPARATE_WORKERS="1", **ENV)  # fmt: skip
     except OSError as exc:
         pytest.skip(f"cannot bind 127.0.0.2 on this machine: {exc}")
     b = await start_node(tmp_path / "b", "", host="127.0.0.3", **ENV)
     try:
         for n in range(7):
             await b.create("initiatives", samples.initiative(f"ini_{n}", name=f"Initiative {n}"))
-        syncer = a.server.app[SYNCER]
+        app = a.server.app
+        syncer = app[SYNCER]
         syncer.max_pages = 2
         await api(a, "POST", "/api/follows", {"target": b.base})
-        await eventually(lambda: _has(a, b, 4), 20, what="the first pass copies two pages")
+        assert await app[DELIVERER].run_once() == 1, "the Follow leaves"
+        await eventually(lambda: _accepted(a, b), 20, what="B's Accept reaches A and is handled")
+        await syncer.run_once()
+        assert len(await held(a, b)) == 4, "the first pass copies two pages"
         cursors = await sql(a, select(origins.c.cursor))
         assert cursors and cursors[0].cursor and "after=" in cursors[0].cursor, "the position is durable"
-        await eventually(lambda: _has(a, b, 7), 20, what="later passes go on from the cursor")
-        await eventually(lambda: _live(a), 20, what="the copy turns live")
+        assert not await _live(a)
+        await syncer.run_once()
+        assert len(await held(a, b)) == 7, "the next pass goes on from the cursor"
+        assert await _live(a), "the copy turns live"
     finally:
         await stop_node(a)
         await stop_node(b)
+
+
+async def _accepted(node: RunningNode, origin: RunningNode) -> bool:
+    await node.server.app[INBOX_WORKER].run_once()
+    return await _state(node, origin, "accepted")
 
 
 async def _live(node: RunningNode) -> bool:
