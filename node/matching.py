@@ -33,9 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from node.convert.as2 import KIND_TYPES
 from node.convert.feeds import FeedItem
 from node.errors import BadRequest, Gone, NotFound
+from node.origins import blocked_graphs
 from node.storage.codec import record_from_json
-from node.storage.search import KM_PER_DEGREE
-from node.storage.tables import origins, records
+from node.storage.search import KM_PER_DEGREE, squared_km
+from node.storage.tables import records
 from vocab import schemes
 
 COUNTERPART = {"need": "offer", "offer": "need"}
@@ -214,16 +215,13 @@ def _candidate(row: Any) -> Candidate:
 
 
 def _not_blocked() -> Any:
-    return records.c.origin.notin_(select(origins.c.graph).where(origins.c.policy == "blocked"))
+    return records.c.origin.notin_(blocked_graphs())
 
 
 def _nearest_first(query: Select[Any], origin: Point | None) -> Select[Any]:
     if origin is None:
         return query.order_by(records.c.published.desc(), records.c.id)
-    lat0, lon0 = origin
-    k = math.cos(math.radians(lat0))
-    dy, dx = records.c.lat - lat0, (records.c.lon - lon0) * k
-    return query.order_by(records.c.lat.is_(None), dy * dy + dx * dx, records.c.published.desc(), records.c.id)
+    return query.order_by(records.c.lat.is_(None), squared_km(*origin), records.c.published.desc(), records.c.id)
 
 
 async def subject(conn: AsyncConnection, iri: str) -> tuple[Candidate, datetime | None]:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, insert, or_, select, text, update
+from sqlalchemy import Select, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from federation.activity import host
@@ -265,6 +265,11 @@ def describe(row: Any, count: int | None = None) -> dict[str, Any]:
     if count is not None:
         shown["records"] = count
     return shown
+
+
+def blocked_graphs() -> Select[tuple[str]]:
+    """The graphs of blocked origins, as a subquery (what answers over every origin leave out)."""
+    return select(origins.c.graph).where(origins.c.policy == "blocked")
 
 
 async def graphs_by_name(conn: AsyncConnection, config: Config) -> dict[str, str]:

@@ -18,6 +18,9 @@ COLLECTIONS: dict[str, Kind] = {
     "places": "place",
 }
 COLLECTION_OF: dict[Kind, str] = {kind: coll for coll, kind in COLLECTIONS.items()}
+#: What the pages, feeds and statistics call each kind.
+KIND_LABELS: dict[str, str] = {"initiative": "Initiative", "event": "Événement", "need": "Besoin",
+                               "offer": "Offre", "resource": "Ressource", "place": "Lieu"}  # fmt: skip
 
 IDENTIFIER_SCHEMES = ("SIREN", "SIRET", "RNA")
 EVENT_STATUSES = ("EventScheduled", "EventCancelled", "EventPostponed", "EventMovedOnline")

@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from node.communes import REGIONS, commune, communes
 from node.convert.rdf import AS, FEP_8A8E, PAIR
+from node.origins import blocked_graphs
 from node.places import DEPARTEMENTS
-from node.routes.pages import KIND_LABELS
+from node.records import KIND_LABELS
 from node.storage.tables import origins, record_themes, records
 from vocab import schemes
 
@@ -78,8 +79,7 @@ def _month_start(month: str, *, after: bool = False) -> datetime:
 
 
 def _where(filters: Filters) -> list[ColumnElement[bool]]:
-    blocked = select(origins.c.graph).where(origins.c.policy == "blocked")
-    conditions: list[ColumnElement[bool]] = [records.c.deleted_at.is_(None), records.c.origin.notin_(blocked)]
+    conditions: list[ColumnElement[bool]] = [records.c.deleted_at.is_(None), records.c.origin.notin_(blocked_graphs())]
     if filters.kinds:
         conditions.append(records.c.kind.in_(filters.kinds))
     if filters.departements:
@@ -221,7 +221,7 @@ async def describe_nodes(conn: AsyncConnection, iris: Sequence[str]) -> dict[str
 
 async def partnerships(conn: AsyncConnection, filters: Filters, select_rows: Any) -> Graph:
     """The graph of links; `select_rows(query)` runs the SPARQL SELECT off the event loop."""
-    blocked = [r.graph for r in await conn.execute(select(origins.c.graph).where(origins.c.policy == "blocked"))]
+    blocked = [r.graph for r in await conn.execute(blocked_graphs())]
     edges = partner_links(await select_rows(PARTNERS_QUERY), filters.origins, blocked)
     nodes = await describe_nodes(conn, [e[k] for e in edges for k in ("source", "target")])
     if filters.departements:

@@ -20,6 +20,7 @@ from node.exporter import chunks
 from node.keys import CONFIG, ENGINE
 from node.records import Tombstone
 from node.routes.publish import wanted
+from node.sparql import endpoint_url
 from node.storage import repo
 from node.storage.tables import origins
 from vocab import AS2_CONTEXT, SECURITY_CONTEXT
@@ -69,7 +70,7 @@ def void_doc(config: Config, modified: datetime | None, subsets: list[Any]) -> d
                                                   "http://purl.org/essglobal/vocab/",
                                                   "https://w3id.org/valueflows/ont/vf#")],
     }  # fmt: skip
-    endpoint = f"{config.base_url}/sparql"  # node/routes/sparql.py: SPARQL 1.1 over every graph held
+    endpoint = endpoint_url(config)  # SPARQL 1.1 over every graph held
     doc["void:sparqlEndpoint"] = {"@id": endpoint}
     doc["dcat:accessService"] = {
         "@id": f"{endpoint}#service", "@type": "dcat:DataService", "dcat:endpointURL": {"@id": endpoint},

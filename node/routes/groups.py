@@ -17,7 +17,8 @@ from node.convert.common import fmt_datetime
 from node.errors import NotFound
 from node.keys import CONFIG, ENGINE
 from node.negotiate import Format
-from node.routes import activitypub, pages
+from node.records import KIND_LABELS
+from node.routes import activitypub
 from node.routes.publish import content_type, render_page, wanted
 from node.storage import tables
 from vocab import AS2_CONTEXT
@@ -75,7 +76,7 @@ async def group_handler(request: web.Request) -> web.Response:
         newest = await groups.newest(conn, group) if fmt == "html" else []
     if fmt != "html":
         return _as2(request, fmt, groups.group_actor_doc(config, actor, group, commune))
-    items = [(iri, name, pages.KIND_LABELS.get(kind, kind)) for iri, kind, name in newest]
+    items = [(iri, name, KIND_LABELS.get(kind, kind)) for iri, kind, name in newest]
     intro = f"@{actor.username}@{config.host} — {groups.group_summary(group, config.node_name, commune)}"
     return render_page(request, "list.html", title=groups.group_label(group, commune), items=items, intro=intro,
                        next=None)  # fmt: skip

@@ -17,7 +17,7 @@ from node.convert import feeds
 from node.convert.common import now_utc
 from node.errors import BadRequest, Gone, NotFound
 from node.keys import CONFIG, ENGINE
-from node.records import COLLECTION_OF, Stored
+from node.records import COLLECTION_OF, KIND_LABELS, Stored
 from node.routes import pages
 from node.storage.tables import records
 
@@ -106,7 +106,7 @@ def _view(match: matching.Match, local_graph: str) -> dict[str, Any]:
     """One line of the "Correspondances" list of a page."""
     c = match.candidate
     view = matching.item_json(match)
-    view["kind_label"] = pages.KIND_LABELS.get(c.kind, c.kind)
+    view["kind_label"] = KIND_LABELS.get(c.kind, c.kind)
     view["category_label"] = pages.label(c.category) if c.category else ""
     view["distance"] = f"{match.distance_km:.1f}".replace(".", ",") if match.distance_km is not None else ""
     view["elsewhere"] = "" if c.origin == local_graph else (urlsplit(c.iri).netloc or c.origin)

@@ -7,8 +7,6 @@ from typing import Any
 from node.records import COLLECTIONS
 from vocab import VOCAB_BASE, schemes
 
-KIND_LABELS = {"initiative": "Initiative", "event": "Événement", "need": "Besoin",
-               "offer": "Offre", "resource": "Ressource", "place": "Lieu"}  # fmt: skip
 COLLECTION_LABELS = [("initiatives", "Initiatives"), ("events", "Agenda"), ("needs", "Besoins"),
                      ("offers", "Offres"), ("resources", "Ressources"), ("places", "Lieux")]  # fmt: skip
 Fact = tuple[str, str, str]

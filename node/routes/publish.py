@@ -17,7 +17,7 @@ from node.convert.rdf import serialize
 from node.errors import BadRequest, NotAcceptable
 from node.keys import CONFIG, DIRECTORY, ENGINE, TEMPLATES
 from node.negotiate import AS2_PROFILE, BY_NAME, MEDIA, RDF_FORMATS, Format, choose
-from node.records import COLLECTIONS, Kind, Record, Stored, Tombstone
+from node.records import COLLECTIONS, KIND_LABELS, Kind, Record, Stored, Tombstone
 from node.routes import matches as match_routes
 from node.routes import pages
 from node.storage import repo
@@ -101,7 +101,7 @@ def represent(request: web.Request, stored: Stored, fmt: Format, names: dict[str
     if fmt == "html":
         doc = json.loads(stored.doc)
         response = render_page(
-            request, "record.html", doc=doc, kind=record.kind, kind_label=pages.KIND_LABELS[record.kind],
+            request, "record.html", doc=doc, kind=record.kind, kind_label=KIND_LABELS[record.kind],
             description=pages.description(doc), facts=pages.facts(doc, config.base_url, names),
             og_type="article" if record.kind != "initiative" else "profile",
             creator=_creator(record, config.host),

@@ -24,6 +24,7 @@ from node.errors import NotAcceptable
 from node.keys import CONFIG, ENGINE
 from node.negotiate import choose
 from node.places import DEPARTEMENTS
+from node.records import KIND_LABELS
 from node.routes import pages
 from node.routes.publish import render_page
 from node.routes.search_params import (
@@ -140,17 +141,17 @@ def _page(request: web.Request, q: store.SearchQuery, items: list[dict[str, Any]
           next_url: str | None) -> web.Response:  # fmt: skip
     query = request.query
     base = MultiDict((k, v) for k, v in query.items() if k not in ("cursor", "format"))
-    kind_links = [(pages.KIND_LABELS[k], n, _url(request, base, kind=k)) for k, n in counts.kind.items()
-                  if k in pages.KIND_LABELS]  # fmt: skip
+    kind_links = [(KIND_LABELS[k], n, _url(request, base, kind=k)) for k, n in counts.kind.items()
+                  if k in KIND_LABELS]  # fmt: skip
     theme_links = [(pages.label(t), n, _url(request, base, theme=t.rsplit("/", 1)[-1]))
                    for t, n in counts.theme.items()]  # fmt: skip
     for item in items:
-        item["kind_label"] = pages.KIND_LABELS.get(item["kind"], item["kind"])
+        item["kind_label"] = KIND_LABELS.get(item["kind"], item["kind"])
     top_themes = sorted(((c.notation, c.label()) for c in schemes.concepts().values()
                          if c.scheme == "themes" and not c.broader), key=lambda t: t[1])  # fmt: skip
     return render_page(
         request, "search.html", title="Recherche", items=items, next=next_url, kind_links=kind_links,
-        theme_links=theme_links, form=query, kinds=[(k, pages.KIND_LABELS[k]) for k in KINDS],
+        theme_links=theme_links, form=query, kinds=[(k, KIND_LABELS[k]) for k in KINDS],
         chosen_kinds=set(q.kinds), themes=top_themes, departements=sorted(DEPARTEMENTS.items()),
         regions=sorted(REGIONS.items(), key=lambda r: r[1]), sorts=SORTS, radius_default=RADIUS_DEFAULT_KM,
         feeds=[(ext.upper() if ext != "ics" else "Agenda (iCalendar)", _url(request, base, f"/search.{ext}"))

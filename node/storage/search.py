@@ -193,15 +193,24 @@ def _text_join(query: Select[Any], q: SearchQuery, dialect: str) -> tuple[Select
     return query.where(record_fts.c.record_fts.op("MATCH")(fts5_query(q.text))), record_fts.c.rank
 
 
+def _cos(lat0: float) -> float:
+    return max(math.cos(math.radians(lat0)), 0.01)
+
+
+def squared_km(lat0: float, lon0: float) -> ColumnElement[Any]:
+    """A record's squared distance in km² from (lat0, lon0), equirectangular as the projection
+    centred there: what searches and matches order by."""
+    dy = (records.c.lat - lat0) * KM_PER_DEGREE
+    dx = (records.c.lon - lon0) * (KM_PER_DEGREE * _cos(lat0))
+    return dx * dx + dy * dy
+
+
 def _near(q: SearchQuery) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
     assert q.near is not None
     lat0, lon0 = q.near
-    cos0 = max(math.cos(math.radians(lat0)), 0.01)
     dlat = q.radius_km / KM_PER_DEGREE
-    dlon = q.radius_km / (KM_PER_DEGREE * cos0)
-    dy = (records.c.lat - lat0) * KM_PER_DEGREE
-    dx = (records.c.lon - lon0) * (KM_PER_DEGREE * cos0)
-    dist2 = dx * dx + dy * dy
+    dlon = q.radius_km / (KM_PER_DEGREE * _cos(lat0))
+    dist2 = squared_km(lat0, lon0)
     box = and_(records.c.lat.between(lat0 - dlat, lat0 + dlat), records.c.lon.between(lon0 - dlon, lon0 + dlon),
                dist2 <= q.radius_km * q.radius_km)  # fmt: skip
     return box, dist2
