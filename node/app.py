@@ -17,7 +17,7 @@ from node import groups as groups_module
 from node import origins
 from node.config import Config
 from node.convert.common import now_utc
-from node.errors import NodeError, ValidationFailed
+from node.errors import NodeError, NotAcceptable, ValidationFailed
 from node.graph import SCHEMES_GRAPH, open_index
 from node.keys import (
     BLOCKS,
@@ -78,6 +78,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     except TooManyRequests as exc:
         response = problem(exc.status, exc.title, exc.detail)
         response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return response
+    except NotAcceptable as exc:  # the answer depends on Accept: a cache must not give it to others
+        response = problem(exc.status, exc.title, exc.detail)
+        response.headers["Vary"] = "Accept"
         return response
     except NodeError as exc:
         return problem(exc.status, exc.title, exc.detail)

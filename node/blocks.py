@@ -24,8 +24,12 @@ async def set_block(conn: AsyncConnection, domain: str, *, blocked: bool, reason
     return domain
 
 
-async def list_blocks(conn: AsyncConnection) -> list[Any]:
-    return list((await conn.execute(select(domain_blocks).order_by(domain_blocks.c.domain))).all())
+async def list_blocks(conn: AsyncConnection, *, after: str | None = None, limit: int | None = None) -> list[Any]:
+    """By domain; from the one after `after`, `limit` of them, when given (the API pages)."""
+    query = select(domain_blocks).order_by(domain_blocks.c.domain).limit(limit)
+    if after is not None:
+        query = query.where(domain_blocks.c.domain > after)
+    return list((await conn.execute(query)).all())
 
 
 class DomainBlocks:

@@ -27,6 +27,8 @@ class Config:
     sparql_timeout_seconds: float = 10.0
     sparql_max_results: int = 100_000
     sparql_concurrency: int = 2
+    #: /sparql: megabytes of memory one query may allocate before it is stopped.
+    sparql_memory_mb: int = 2048
     license: str = DEFAULT_LICENSE
     node_name: str = "Oscartes"
     max_body_bytes: int = 1_000_000
@@ -134,7 +136,7 @@ def load_config(
         raise ConfigError("OSCARTES_RECONCILE_SECONDS and OSCARTES_CHANGES_PAGE_SIZE are integers") from exc
     if not 1 <= page_size <= 500:
         raise ConfigError("OSCARTES_CHANGES_PAGE_SIZE is between 1 and 500")
-    sparql_timeout, sparql_max, sparql_slots = _sparql_limits(env)
+    sparql_timeout, sparql_max, sparql_slots, sparql_memory = _sparql_limits(env)
     return Config(
         data_dir=path,
         follow_policy=policy,
@@ -153,6 +155,7 @@ def load_config(
         sparql_timeout_seconds=sparql_timeout,
         sparql_max_results=sparql_max,
         sparql_concurrency=sparql_slots,
+        sparql_memory_mb=sparql_memory,
         license=env.get("OSCARTES_LICENSE") or saved.get("license", DEFAULT_LICENSE),
         node_name=env.get("OSCARTES_NODE_NAME") or saved.get("node_name", "Oscartes"),
         max_body_bytes=max_body,
@@ -163,19 +166,20 @@ def load_config(
 NODE_FILE = "node.toml"
 
 
-def _sparql_limits(env: Mapping[str, str]) -> tuple[float, int, int]:
+def _sparql_limits(env: Mapping[str, str]) -> tuple[float, int, int, int]:
     """The /sparql limits (docs/sparql.md): each must be positive."""
+    names = ("OSCARTES_SPARQL_TIMEOUT", "OSCARTES_SPARQL_MAX_RESULTS", "OSCARTES_SPARQL_CONCURRENCY",
+             "OSCARTES_SPARQL_MEMORY_MB")  # fmt: skip
     try:
-        timeout = float(env.get("OSCARTES_SPARQL_TIMEOUT", "10"))
-        max_results = int(env.get("OSCARTES_SPARQL_MAX_RESULTS", "100000"))
-        concurrency = int(env.get("OSCARTES_SPARQL_CONCURRENCY", "2"))
+        timeout = float(env.get(names[0], "10"))
+        max_results = int(env.get(names[1], "100000"))
+        concurrency = int(env.get(names[2], "2"))
+        memory = int(env.get(names[3], "2048"))
     except ValueError as exc:
-        raise ConfigError("OSCARTES_SPARQL_TIMEOUT is a number of seconds, OSCARTES_SPARQL_MAX_RESULTS and "
-                          "OSCARTES_SPARQL_CONCURRENCY are integers") from exc  # fmt: skip
-    if timeout <= 0 or max_results < 1 or concurrency < 1:
-        raise ConfigError("OSCARTES_SPARQL_TIMEOUT, OSCARTES_SPARQL_MAX_RESULTS and OSCARTES_SPARQL_CONCURRENCY "
-                          "must be positive")  # fmt: skip
-    return timeout, max_results, concurrency
+        raise ConfigError(f"{names[0]} is a number of seconds, {', '.join(names[1:])} are integers") from exc
+    if timeout <= 0 or max_results < 1 or concurrency < 1 or memory < 1:
+        raise ConfigError(f"{', '.join(names)} must be positive")
+    return timeout, max_results, concurrency, memory
 
 
 def _is_on(value: str) -> bool:

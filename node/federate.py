@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from federation.activity import PUBLIC, host
 from federation.delivery import Recipient, inboxes
 from node.config import Config
+from node.convert.as2 import actor_contexts
 from node.convert.common import fmt_datetime
 from node.storage.tables import activities, deliveries, follows, relayed, remote_actors
-from vocab import AS2_CONTEXT, SECURITY_CONTEXT
 
 Doc = dict[str, Any]
 
@@ -45,7 +45,7 @@ async def record_activity(conn: AsyncConnection, config: Config, actor: str, kin
                           ) -> tuple[int, Doc]:  # fmt: skip
     """Store an activity (the outbox); its id dereferences at /activities/{uuid}."""
     iri = iri or activity_iri(config)
-    doc: Doc = {"@context": [AS2_CONTEXT, SECURITY_CONTEXT, config.context_url], "id": iri, "type": kind,
+    doc: Doc = {"@context": actor_contexts(config.context_url), "id": iri, "type": kind,
                 "actor": actor, "published": fmt_datetime(now), "object": obj, **(extra or {})}  # fmt: skip
     if public:
         doc["to"] = [PUBLIC]

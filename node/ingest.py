@@ -4,6 +4,8 @@ Every path that brings another node's records (the bootstrap and reconciliation 
 activities, records fetched from their origin after a relay) ends here. A record is kept
 only if its IRI is under its origin's base URL (authority), it parses like a record written
 here, and its triples pass the SHACL shapes; otherwise the reason is stored for the host.
+A page whose @context cannot be used is read as what Oscartes nodes publish, compact AS2 with
+the node context, and the report says so: records are not refused for their @context alone.
 A change is applied only if it is newer than the copy held, and a tombstone is final: a late
 Create never brings a deleted record back.
 """
@@ -32,8 +34,8 @@ from node.service import render
 from node.storage import repo
 from node.storage.codec import record_to_json
 from node.storage.tables import ingest_reports, records
-from vocab import fastld, shapes
-from vocab.jsonld import JsonLdSyntaxError, expand
+from vocab import AS2_CONTEXT, fastld, shapes
+from vocab.jsonld import JsonLdSyntaxError, expand, without_contexts
 from vocab.loader import UnknownContextError
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ class Incoming:
     updated: datetime
     record: Record | None = None
     rendering: repo.Rendering | None = None
+    #: For the ingest report: how the record was read when its @context could not be used.
+    note: str = ""
 
 
 @dataclass
@@ -108,10 +112,16 @@ def read_page(items: Sequence[Doc], context: Any, origin: Origin, config: Config
     if not wanted:
         return incoming, refused
     ctx = ParseContext(origin.base_url, f"{origin.base_url}/ns/context.jsonld", origin.license, now)
+    page, note = [i for i in items if i.get("id") in wanted], ""
     try:
-        nodes = expand_records([i for i in items if i.get("id") in wanted], context, list(wanted), ctx)
+        nodes = expand_records(page, context, list(wanted), ctx)
     except (JsonLdSyntaxError, UnknownContextError) as exc:
-        return incoming, refused + [(iri, f"not valid JSON-LD: {exc}") for iri in wanted]
+        fallback = [AS2_CONTEXT, ctx.context_url]
+        try:
+            nodes = expand_records([without_contexts(i) for i in page], fallback, list(wanted), ctx)
+        except (JsonLdSyntaxError, UnknownContextError):
+            return incoming, refused + [(iri, f"not valid JSON-LD: {exc}") for iri in wanted]
+        note = f"read as compact AS2 with the node context {ctx.context_url}, its @context set aside: {exc}"
     read: list[Incoming] = []
     for node in nodes:
         iri = str(node.get("@id", ""))
@@ -128,7 +138,7 @@ def read_page(items: Sequence[Doc], context: Any, origin: Origin, config: Config
             refused.append((iri, f"attributed to {owner}, which is not on its origin {origin.base_url}"))
             continue
         links = Links(needs=_ids(node, PAIR + "needs"), offers=_ids(node, PAIR + "offers"))
-        read.append(Incoming(iri, kind, record.updated, record, render(record, links, config)))
+        read.append(Incoming(iri, kind, record.updated, record, render(record, links, config), note))
     refused += [(iri, "missing from the expanded page") for iri in wanted]
     failing = shapes.violations("".join(i.rendering.ntriples for i in read if i.rendering))
     for entry in read:
@@ -194,12 +204,15 @@ async def store(conn: AsyncConnection, origin: Origin, incoming: Sequence[Incomi
             outcome.written.append(item.record)
     await repo.insert_records(conn, list(new.values()), origin.graph)
     await repo.enqueue_index_many(conn, "record", [r.iri for r in outcome.written], origin.graph, now)
-    if outcome.refused:
+    noted = [(item.iri, item.note) for item in incoming if item.note]
+    if outcome.refused or noted:
         await conn.execute(insert(ingest_reports), [
             {"origin": origin.graph, "iri": iri, "reason": reason[:4000], "received_at": now}
-            for iri, reason in outcome.refused])  # fmt: skip
+            for iri, reason in [*outcome.refused, *noted]])  # fmt: skip
         for iri, reason in outcome.refused:
             log.warning("refused %s from %s: %s", iri or "an item", origin.graph, reason)
+        for iri, reason in noted:
+            log.info("%s from %s: %s", iri, origin.graph, reason)
     return outcome
 
 

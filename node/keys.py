@@ -15,7 +15,7 @@ from node.graph import RdfIndex
 from node.ratelimit import RateLimiter
 from node.remote import Remote
 from node.service import Directory
-from node.sparql import Endpoint
+from node.sparql.endpoint import Endpoint
 from node.storage.batch import GroupInsert
 from node.workers.delivery import Deliverer
 from node.workers.inbox import InboxWorker

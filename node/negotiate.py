@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Literal, TypeVar
 
-Format = Literal["html", "as2", "jsonld", "json", "turtle", "ntriples", "nquads"]
+Format = Literal["html", "as2", "jsonld", "json", "turtle", "ntriples", "nquads", "trig", "rdfxml"]
 
 AS2_PROFILE = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 MEDIA: dict[Format, str] = {
@@ -16,15 +16,21 @@ MEDIA: dict[Format, str] = {
     "turtle": "text/turtle",
     "ntriples": "application/n-triples",
     "nquads": "application/n-quads",
+    "trig": "application/trig",
+    "rdfxml": "application/rdf+xml",
 }
 _TYPES: dict[Format, tuple[str, ...]] = {fmt: (media,) for fmt, media in MEDIA.items()}
 _TYPES["html"] = ("text/html", "application/xhtml+xml")
 #: ?format= values, for links and browsers.
 BY_NAME: dict[str, Format] = {"html": "html", "as2": "as2", "jsonld": "jsonld", "json": "json",
                               "ttl": "turtle", "turtle": "turtle", "nt": "ntriples",
-                              "ntriples": "ntriples", "nq": "nquads", "nquads": "nquads"}  # fmt: skip
+                              "ntriples": "ntriples", "nq": "nquads", "nquads": "nquads", "trig": "trig",
+                              "rdf": "rdfxml", "rdfxml": "rdfxml"}  # fmt: skip
 F = TypeVar("F", bound=str)
-RDF_FORMATS: tuple[Format, ...] = ("as2", "jsonld", "turtle", "ntriples", "nquads")
+#: Formats that RDF tools read, in order of preference: a wildcard (`application/*`) gets the first.
+RDF_FORMATS: tuple[Format, ...] = ("as2", "jsonld", "turtle", "ntriples", "nquads", "trig", "rdfxml")
+#: The ones written from triples (the JSON ones are the stored documents, compacted).
+TRIPLE_FORMATS: tuple[Format, ...] = ("turtle", "ntriples", "nquads", "trig", "rdfxml")
 
 
 def parse_accept(header: str) -> list[tuple[str, float, int]]:

@@ -248,11 +248,21 @@ async def set_policy(config: Config, engine: AsyncEngine, what: str, policy: str
         return await get(conn, row.graph)
 
 
-async def listing(conn: AsyncConnection) -> list[dict[str, Any]]:
+async def listing(conn: AsyncConnection, *, followed_only: bool = False, after: str | None = None,
+                  limit: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """The origins by dataset IRI, each with its count of live records; a page of them when
+    `after` (the last IRI of the previous page) or `limit` is given."""
+    query = select(origins).order_by(origins.c.graph).limit(limit)
+    if followed_only:
+        query = query.where(origins.c.followed.is_(True))
+    if after is not None:
+        query = query.where(origins.c.graph > after)
+    rows = (await conn.execute(query)).all()
     counts: dict[str, int] = dict((await conn.execute(
-        select(records.c.origin, func.count()).where(records.c.deleted_at.is_(None)).group_by(records.c.origin)
+        select(records.c.origin, func.count())
+        .where(records.c.deleted_at.is_(None), records.c.origin.in_([row.graph for row in rows]))
+        .group_by(records.c.origin)
     )).all())  # fmt: skip
-    rows = (await conn.execute(select(origins).order_by(origins.c.graph))).all()
     return [describe(row, int(counts.get(row.graph, 0))) for row in rows]
 
 

@@ -48,6 +48,8 @@ class FakeFediverse:
         #: answers the inbox gives, in order, before it settles on 202
         self.plan: list[tuple[int, dict[str, str]]] = []
         self.delay = 0.0
+        #: documents served at /docs/{name}, as a sender serves the JSON-LD contexts it names
+        self.documents: dict[str, dict[str, Any]] = {}
         self._server: TestServer | None = None
         self.http = aiohttp.ClientSession()
 
@@ -55,6 +57,7 @@ class FakeFediverse:
         app = web.Application()
         app.router.add_get("/users/{name}", self._actor)
         app.router.add_get("/.well-known/webfinger", self._webfinger)
+        app.router.add_get("/docs/{name}", self._document)
         app.router.add_post("/inbox", self._inbox)
         app.router.add_post("/users/{name}/inbox", self._inbox)
         self._server = TestServer(app, host=self.host, port=self.port)
@@ -88,6 +91,13 @@ class FakeFediverse:
         if actor is None:
             return web.Response(status=410)
         return web.Response(body=json.dumps(self.actor_doc(actor)).encode(), content_type=AS2)
+
+    async def _document(self, request: web.Request) -> web.Response:
+        self.gets.append(str(request.url))
+        document = self.documents.get(request.match_info["name"])
+        if document is None:
+            return web.Response(status=404)
+        return web.Response(body=json.dumps(document).encode(), content_type="application/ld+json")
 
     async def _webfinger(self, request: web.Request) -> web.Response:
         name = request.query.get("resource", "").removeprefix("acct:").split("@")[0]

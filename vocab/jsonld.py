@@ -12,20 +12,26 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import rdflib
 from pyld import jsonld as _pyld  # type: ignore[import-untyped, unused-ignore]
 
+from vocab import AS2_CONTEXT
 from vocab.loader import DocumentLoader, UnknownContextError
 
 __all__ = [
+    "Expansion",
     "JsonLdSyntaxError",
     "UnknownContextError",
+    "as_compact_as2",
     "compact",
     "expand",
+    "expand_leniently",
     "to_graph",
     "to_nquads",
+    "without_contexts",
 ]
 
 # pyld >= 3 can report dropped keys; older versions silently drop them.
@@ -120,6 +126,55 @@ def expand(
         if problems:
             raise JsonLdSyntaxError("; ".join(problems))
     return result
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """What :func:`expand_leniently` made of a document."""
+
+    nodes: list[dict[str, Any]]
+    #: Why the document's own contexts were set aside and it was read as compact AS2; None
+    #: when they were used.
+    set_aside: UnknownContextError | JsonLdSyntaxError | None = None
+
+
+def as_compact_as2(value: Any) -> Any:
+    """`value` read as compact AS2: every `@context` in it dropped, AS2's put at the root.
+
+    This is how Mastodon reads every activity (it never expands JSON-LD on delivery): the keys
+    mean what they mean in ActivityStreams, whatever the sender's contexts add.
+    """
+    stripped = without_contexts(value)
+    return {"@context": AS2_CONTEXT, **stripped} if isinstance(stripped, dict) else stripped
+
+
+def without_contexts(value: Any) -> Any:
+    """A copy of `value` with every `@context` dropped, at any depth."""
+    if isinstance(value, Mapping):
+        return {k: without_contexts(v) for k, v in value.items() if k != "@context"}
+    if isinstance(value, list):
+        return [without_contexts(v) for v in value]
+    return value
+
+
+def expand_leniently(
+    doc: Mapping[str, Any],
+    *,
+    loader: DocumentLoader,
+    base: str | None = None,
+) -> Expansion:
+    """Expand ``doc`` with its own contexts or, when they cannot be loaded or processed, as
+    compact AS2 (:func:`as_compact_as2`), saying why. A context this node cannot read is the
+    sender's choice, not a fault of the activity; a body that does not read even as AS2 is:
+    that raises :class:`JsonLdSyntaxError`."""
+    if "@context" not in doc:
+        # ActivityStreams 2.0 (Core, 2.1): without the AS2 context, it applies all the same.
+        doc = {"@context": AS2_CONTEXT, **doc}
+    try:
+        return Expansion(expand(doc, loader=loader, base=base))
+    except (UnknownContextError, JsonLdSyntaxError) as exc:
+        set_aside = exc
+    return Expansion(expand(as_compact_as2(doc), loader=loader, base=base), set_aside)
 
 
 def compact(

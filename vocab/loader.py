@@ -2,8 +2,9 @@
 
 A node processes documents from strangers: letting pyld fetch whatever
 ``@context`` URL they name would be an SSRF and a way to change what our own
-data means. So every context is vendored (``vocab/contexts``) and any other
-URL is refused with :class:`UnknownContextError`.
+data means. So every context is vendored (``vocab/contexts``), a few by the path
+every instance of a server software serves them under (``VENDORED_PATHS``), and
+any other URL is refused with :class:`UnknownContextError`.
 """
 
 from __future__ import annotations
@@ -46,11 +47,22 @@ VENDORED: Final[Mapping[str, tuple[str, ...]]] = {
     "cid-v1.jsonld": ("https://www.w3.org/ns/cid/v1",),
     "lemmy.jsonld": ("https://join-lemmy.org/context.json",),
     "miscellany.jsonld": ("https://purl.archive.org/miscellany",),
+    # What Mobilizon puts in its activities.
+    "litepub.jsonld": ("https://litepub.social/litepub/context.jsonld",),
     "schema.jsonld": (
         "https://schema.org",
         "https://schema.org/docs/jsonldcontext.jsonld",
         "https://schema.org/docs/jsonldcontext.json",
     ),
+}
+
+
+#: Contexts a server software serves from each instance's own host under one path: path -> the
+#: files read together for it. Pleroma and Akkoma (its fork) both send
+#: `https://{instance}/schemas/litepub-0.1.jsonld`; their copies differ only by the terms each
+#: adds (no term is defined two ways), so the two are read as one context that has them all.
+VENDORED_PATHS: Final[Mapping[str, tuple[str, ...]]] = {
+    "/schemas/litepub-0.1.jsonld": ("litepub-0.1-pleroma.jsonld", "litepub-0.1-akkoma.jsonld"),
 }
 
 
@@ -93,6 +105,20 @@ def _vendored_index() -> Mapping[str, str]:
     return {_normalise(url): name for name, urls in VENDORED.items() for url in urls}
 
 
+def _path(url: str) -> str:
+    return urlsplit(url.strip()).path.rstrip("/")
+
+
+@cache
+def _path_context(path: str) -> Mapping[str, Any]:
+    """The document served for a path on any host: its files' @context lists, one after the other."""
+    parts: list[Any] = []
+    for name in VENDORED_PATHS[path]:
+        inner = vendored_context(name)["@context"]
+        parts += inner if isinstance(inner, list) else [inner]
+    return {"@context": parts}
+
+
 @cache
 def _own_context() -> Mapping[str, Any]:
     with OWN_CONTEXT_FILE.open(encoding="utf-8") as handle:
@@ -126,7 +152,8 @@ def _remote(url: str, document: Mapping[str, Any], *, static: bool) -> dict[str,
 def is_known(url: str, extra: Mapping[str, Any] | None = None) -> bool:
     """Whether the loader (with `extra`) can serve `url` without the network; cheap to ask."""
     key = _normalise(url)
-    return key in _vendored_index() or any(_normalise(e) == key for e in (extra or {}))
+    return (key in _vendored_index() or _path(url) in VENDORED_PATHS
+            or any(_normalise(e) == key for e in (extra or {})))  # fmt: skip
 
 
 def make_document_loader(
@@ -143,7 +170,7 @@ def make_document_loader(
     extras: dict[str, Mapping[str, Any]] = {}
     for url, document in (extra or {}).items():
         key = _normalise(url)
-        if key in index:
+        if key in index or _path(url) in VENDORED_PATHS:
             raise ValueError(f"{url} is a vendored context and cannot be replaced")
         extras[key] = document
 
@@ -152,6 +179,8 @@ def make_document_loader(
         name = index.get(key)
         if name is not None:
             return _remote(url, vendored_context(name), static=True)
+        if _path(url) in VENDORED_PATHS:
+            return _remote(url, _path_context(_path(url)), static=True)
         document = extras.get(key)
         if document is not None:
             return _remote(url, document, static=False)

@@ -1,5 +1,14 @@
 """Records to compact AS2 documents, built directly (never compacted by pyld: Mastodon
-needs arrays to stay arrays and the literal AS2 context URL first)."""
+needs arrays to stay arrays and the literal AS2 context URL first).
+
+Two views of a record. The AS2 one (stored, delivered, served as `application/activity+json`)
+has one ActivityStreams `type`, a string: clients that compare `type` to a string cannot read
+a list. The PAIR, ESSGlobal and ValueFlows types go under `rdf:type`, which our context maps
+to the same RDF triples; schema.org terms are written as Mastodon writes them
+(`http://schema.org#`), the only form Fedify reads profile fields in. The linked-data view
+(`application/ld+json`, and the triples) has every type under `type` and schema.org's own
+namespace: `linked_data_view()` derives it from the AS2 one.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +22,18 @@ from node.records import ActorView, Address, Links, Location, Record, Tombstone
 from vocab import AS2_CONTEXT, SECURITY_CONTEXT, schemes
 
 Doc = dict[str, Any]
+
+#: Mastodon's spelling of schema.org (its context says `"schema": "http://schema.org#"`), for
+#: every schema.org term our documents use. It follows our context, so it wins over it in AS2
+#: documents; the node folds both spellings into `http://schema.org/` when it reads.
+MASTODON_SCHEMA: dict[str, str] = {
+    "schema": "http://schema.org#",
+    **{term: f"schema:{term}" for term in (
+        "PropertyValue", "propertyID", "value", "address", "PostalAddress", "streetAddress", "postalCode",
+        "addressLocality", "addressRegion", "addressCountry", "VirtualLocation")},
+}  # fmt: skip
+#: The key of the types beyond the one AS2 `type` (our context: `rdf:type`, values as terms).
+MORE_TYPES = "rdf:type"
 
 INITIATIVE_TYPES = {
     "organization": ["Organization", "pair:Organization", "essglobal:SSEInitiative"],
@@ -29,8 +50,42 @@ FORMER_TYPE = {"initiative": "Organization", "event": "Event", "need": "Note", "
                "resource": "Document", "place": "Place"}  # fmt: skip
 
 
-def contexts(context_url: str) -> list[str]:
-    return [AS2_CONTEXT, context_url]
+def contexts(context_url: str) -> list[Any]:
+    return [AS2_CONTEXT, context_url, MASTODON_SCHEMA]
+
+
+def actor_contexts(context_url: str) -> list[Any]:
+    """Actors and activities: the security context too (`publicKey`), second as Mastodon asks."""
+    return [AS2_CONTEXT, SECURITY_CONTEXT, context_url, MASTODON_SCHEMA]
+
+
+def typed(doc: Doc, types: list[str]) -> Doc:
+    """`type` is the first (the ActivityStreams one), a string; the others go under `rdf:type`."""
+    doc["type"] = types[0]
+    if len(types) > 1:
+        doc[MORE_TYPES] = types[1:]
+    return doc
+
+
+def linked_data_view(value: Any) -> Any:
+    """The `application/ld+json` view of an AS2 document (or of a page of them): every type under
+    `type`, schema.org in its own namespace (our context alone). Documents stored before AS2 had
+    one type come out unchanged."""
+    if isinstance(value, list):
+        return [linked_data_view(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out: Doc = {}
+    for key, inner in value.items():
+        if key == "@context":
+            out[key] = [c for c in inner if c != MASTODON_SCHEMA] if isinstance(inner, list) else inner
+        elif key == MORE_TYPES:
+            continue
+        elif key == "type" and MORE_TYPES in value:
+            out[key] = [inner, *value[MORE_TYPES]]
+        else:
+            out[key] = linked_data_view(inner)
+    return out
 
 
 def record_types(record: Record) -> list[str]:
@@ -47,7 +102,7 @@ def _put(doc: Doc, key: str, value: Any) -> None:
 
 
 def address_to_as2(address: Address, node_id: str) -> Doc:
-    doc: Doc = {"id": node_id, "type": ["PostalAddress", "pair:PostalAddress"]}
+    doc = typed({"id": node_id}, ["PostalAddress", "pair:PostalAddress"])
     for plain, pair, value in (
         ("streetAddress", "pair:addressStreet", address.street),
         ("postalCode", "pair:addressZipCode", address.postal_code),
@@ -74,7 +129,7 @@ def place_fields(doc: Doc, location: Location, base_iri: str) -> None:
 
 
 def location_to_as2(location: Location, record_iri: str) -> Doc:
-    doc: Doc = {"id": f"{record_iri}#place", "type": ["Place", "pair:Place"]}
+    doc = typed({"id": f"{record_iri}#place"}, ["Place", "pair:Place"])
     _put(doc, "name", location.name)
     place_fields(doc, location, record_iri)
     return doc
@@ -98,8 +153,7 @@ def event_summary(record: Record) -> str:
 
 
 def _common_head(record: Record, context_url: str) -> Doc:
-    doc: Doc = {"@context": contexts(context_url), "id": record.iri, "type": record_types(record)}
-    return doc
+    return typed({"@context": contexts(context_url), "id": record.iri}, record_types(record))
 
 
 def hashtags(record: Record) -> list[tuple[str, str]]:
@@ -170,7 +224,7 @@ def initiative_to_as2(record: Record, links: Links, context_url: str) -> Doc:
 def actor_fields(doc: Doc, record: Record, actor: ActorView, context_url: str) -> None:
     """The same IRI is the directory entry and the followable account (INTEROP.md's checklist)."""
     iri = record.iri
-    doc["@context"] = [AS2_CONTEXT, SECURITY_CONTEXT, context_url]
+    doc["@context"] = actor_contexts(context_url)
     doc["inbox"] = f"{iri}/inbox"
     doc["outbox"] = f"{iri}/outbox"
     doc["followers"] = f"{iri}/followers"
@@ -195,6 +249,8 @@ def profile_fields(record: Record) -> list[Doc]:
         text = html.escape(record.homepage.split("://", 1)[-1].rstrip("/"))
         link = f'<a href="{href}" rel="me nofollow noopener" target="_blank">{text}</a>'
         fields.append(("website", "Site web", link))
+    if record.phone:
+        fields.append(("phone", "Téléphone", html.escape(record.phone)))
     if record.legal_form and (concept := schemes.concepts().get(record.legal_form)):
         fields.append(("legal-form", "Forme juridique", html.escape(concept.label())))
     for ident in record.identifiers:

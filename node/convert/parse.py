@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+from federation.terms import fold_schema, normalise
 from node.convert.common import parse_datetime, zone
 from node.convert.markup import html_to_text
 from node.convert.rdf import AS, PAIR, TERMS, TYPES
@@ -306,7 +307,7 @@ def _event(r: _Reader, f: Fields, ctx: ParseContext) -> set[str]:
     f["timezone"] = r.text(_p("timezone"), limit=64) or ctx.default_timezone
     if zone(f["timezone"]) is None:
         r.fail(_p("timezone"), f"{f['timezone']!r} is not an IANA time zone")
-    status = r.iri(_p("eventStatus"))
+    status = fold_schema(r.iri(_p("eventStatus")))
     f["event_status"] = status.rsplit("/", 1)[-1] if status else ""
     if status and (not status.startswith(STATUS_BASES) or f["event_status"] not in EVENT_STATUSES):
         r.fail(_p("eventStatus"), f"{status} is not one of FEP-8a8e's {', '.join(EVENT_STATUSES)}")
@@ -390,7 +391,9 @@ def record_from_jsonld(doc: Any, kind: Kind, ctx: ParseContext, existing: Record
 
 
 def record_from_node(node: Node, kind: Kind, ctx: ParseContext, existing: Record | None = None) -> Draft:
-    """Read one expanded JSON-LD node (documents expanded one at a time, or a page at once)."""
+    """Read one expanded JSON-LD node (documents expanded one at a time, or a page at once).
+    schema.org's spellings and `rdf:type` properties are folded first (federation/terms.py)."""
+    node = normalise(node)
     errors: list[FieldError] = []
     r = _Reader(node, "#", errors, ctx.base_url)
     f: Fields = {}

@@ -23,7 +23,9 @@ XSD = "http://www.w3.org/2001/XMLSchema#"
 FEP_8A8E = "https://w3id.org/fep/8a8e/"
 SEC = "https://w3id.org/security#"
 TOOT = "http://joinmastodon.org/ns#"
-RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+RDF_TYPE = ox.NamedNode(RDF + "type")
+_RDF_FIRST, _RDF_REST, _RDF_NIL = (ox.NamedNode(RDF + name) for name in ("first", "rest", "nil"))
 
 ValueKind = Literal["iri", "str", "datetime", "float", "number", "bool", "node", "skip"]
 
@@ -160,7 +162,7 @@ def doc_to_triples(doc: Mapping[str, Any]) -> Iterator[ox.Triple]:
     for key, raw in doc.items():
         if key in ("@context", "id"):
             continue
-        if key == "type":
+        if key in ("type", "rdf:type"):  # AS2 documents put all but the first type under rdf:type
             for name in _as_list(raw):
                 yield ox.Triple(subject, RDF_TYPE, ox.NamedNode(TYPES[name]))
             continue
@@ -199,16 +201,45 @@ _RDF_FORMATS = {
     "turtle": ox.RdfFormat.TURTLE,
     "ntriples": ox.RdfFormat.N_TRIPLES,
     "nquads": ox.RdfFormat.N_QUADS,
+    "trig": ox.RdfFormat.TRIG,
+    "rdfxml": ox.RdfFormat.RDF_XML,
     "jsonld": ox.RdfFormat.JSON_LD,
 }
+_WITH_PREFIXES = ("turtle", "trig", "rdfxml")
 
 
 def serialize(ntriples: str, fmt: str, graph: str) -> bytes:
-    """Re-serialize stored N-Triples; N-Quads puts them in the record's origin graph."""
-    triples = list(ox.parse(ntriples.encode("utf-8"), format=ox.RdfFormat.N_TRIPLES))
-    if fmt == "nquads":
-        g = ox.NamedNode(graph)
+    """Re-serialize stored N-Triples. N-Quads and TriG put them in `graph` (an origin's graph,
+    for a dump), or in the default graph when `graph` is empty (a document read on its own)."""
+    return write(list(ox.parse(ntriples.encode("utf-8"), format=ox.RdfFormat.N_TRIPLES)), fmt, graph)
+
+
+def write(triples: list[ox.Triple], fmt: str, graph: str = "") -> bytes:
+    if fmt in ("nquads", "trig"):
+        g: ox.NamedNode | ox.DefaultGraph = ox.NamedNode(graph) if graph else ox.DefaultGraph()
         quads = [ox.Quad(t.subject, t.predicate, t.object, g) for t in triples]
-        return ox.serialize(quads, format=ox.RdfFormat.N_QUADS) or b""
-    prefixes = PREFIXES if fmt == "turtle" else None
+        prefixes = PREFIXES if fmt == "trig" else None
+        return ox.serialize(quads, format=_RDF_FORMATS[fmt], prefixes=prefixes) or b""
+    prefixes = PREFIXES if fmt in _WITH_PREFIXES else None
     return ox.serialize(triples, format=_RDF_FORMATS[fmt], prefixes=prefixes) or b""
+
+
+def collection_to_triples(doc: Mapping[str, Any], items: list[ox.Triple]) -> list[ox.Triple]:
+    """An AS2 OrderedCollection or OrderedCollectionPage as its JSON-LD states it, without a
+    JSON-LD processor: `orderedItems` is an rdf:List (AS2's context makes it a `@list`), and
+    `items` are the triples of the records it lists, as the JSON page embeds them."""
+    subject = ox.NamedNode(doc["id"])
+    total = ox.Literal(str(doc["totalItems"]), datatype=ox.NamedNode(XSD + "nonNegativeInteger"))
+    triples = [ox.Triple(subject, RDF_TYPE, ox.NamedNode(AS + doc["type"])),
+               ox.Triple(subject, ox.NamedNode(AS + "totalItems"), total)]  # fmt: skip
+    triples += [ox.Triple(subject, ox.NamedNode(AS + key), ox.NamedNode(doc[key]))
+                for key in ("first", "partOf", "next") if key in doc]  # fmt: skip
+    if "orderedItems" in doc:
+        node: ox.NamedNode | ox.BlankNode = _RDF_NIL
+        for member in reversed(doc["orderedItems"]):
+            cell = ox.BlankNode()
+            triples += [ox.Triple(cell, _RDF_FIRST, ox.NamedNode(member["id"])), ox.Triple(cell, _RDF_REST, node)]
+            node = cell
+        triples.append(ox.Triple(subject, ox.NamedNode(AS + "items"), node))
+    return triples + items
+

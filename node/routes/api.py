@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from node.auth import Principal, authenticate
-from node.convert.as2 import tombstone_to_as2
+from node.convert.as2 import linked_data_view, tombstone_to_as2
 from node.errors import BadRequest, UnsupportedMediaType
 from node.keys import CONFIG, DIRECTORY, ENGINE
 from node.records import COLLECTION_OF, COLLECTIONS, Stored
@@ -41,8 +41,9 @@ def api_url(request: web.Request, stored: Stored) -> str:
 
 
 def api_view(stored: Stored) -> dict[str, Any]:
-    """The public document plus what only the initiative's editors see."""
-    doc: dict[str, Any] = json.loads(stored.doc)
+    """The public document (its linked-data view, the same shape as API input) plus what only
+    the initiative's editors see."""
+    doc: dict[str, Any] = linked_data_view(json.loads(stored.doc))
     record = stored.record
     if record.kind == "initiative" and record.email:
         doc["pair:e-mail"] = record.email

@@ -3,6 +3,7 @@ followers copy it through (bootstrap and reconciliation), and a dated N-Quads du
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from email.utils import format_datetime
@@ -12,18 +13,19 @@ from aiohttp import web
 from sqlalchemy import select
 
 from node.config import Config
-from node.convert.as2 import tombstone_to_as2
+from node.convert.as2 import actor_contexts, tombstone_to_as2
 from node.convert.common import fmt_datetime, parse_datetime
 from node.convert.rdf import serialize
 from node.errors import BadRequest
 from node.exporter import chunks
 from node.keys import CONFIG, ENGINE
+from node.negotiate import MEDIA, Format, best
 from node.records import Tombstone
+from node.routes import publish
 from node.routes.publish import wanted
-from node.sparql import endpoint_url
+from node.sparql.description import endpoint_url
 from node.storage import repo
 from node.storage.tables import origins
-from vocab import AS2_CONTEXT, SECURITY_CONTEXT
 from vocab.jsonld import to_nquads
 from vocab.loader import make_document_loader
 
@@ -35,6 +37,10 @@ VOID_CONTEXT = {
     "dcat": "http://www.w3.org/ns/dcat#",
 }  # fmt: skip
 CHANGES_MAX = 500
+VOID_FORMATS: tuple[Format, ...] = ("jsonld", "turtle", "ntriples", "nquads", "trig", "rdfxml")
+HOME_MEDIA: dict[Format, tuple[str, ...]] = {"html": ("text/html", "application/xhtml+xml")}
+HOME_MEDIA |= {f: (MEDIA[f],) for f in VOID_FORMATS}
+HOME_WILDCARDS: tuple[Format, ...] = ("html",)
 
 
 def changes_url(config: Config) -> str:
@@ -91,19 +97,48 @@ def void_doc(config: Config, modified: datetime | None, subsets: list[Any]) -> d
 
 
 async def void_handler(request: web.Request) -> web.Response:
+    """/dataset, and /.well-known/void where VoID (section 7.2) tells tools to look for it."""
+    response = await void_response(request, wanted(request, VOID_FORMATS, default="jsonld"))
+    if request.path != "/dataset":
+        response.headers["Content-Location"] = request.app[CONFIG].graph_iri
+    return response
+
+
+async def home_handler(request: web.Request) -> web.Response:
+    """`/`: the page for browsers (and any Accept that names no RDF format: a home page is not
+    refused); the dataset description for an RDF client, as VoID advises for a homepage."""
+    accept = request.headers.get("Accept")
+    if "format" in request.query:
+        fmt = wanted(request, tuple(HOME_MEDIA))
+    else:  # `application/*` and `*/*` keep the page; ActivityStreams clients too (no actor here)
+        fmt = best(accept, HOME_MEDIA, "html", wildcards=HOME_WILDCARDS) or "html"
+        if fmt == "jsonld" and "activitystreams" in (accept or ""):
+            fmt = "html"
+    response = await (publish.home_page(request) if fmt == "html" else void_response(request, fmt))
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+async def void_response(request: web.Request, fmt: Format) -> web.Response:
     config = request.app[CONFIG]
     async with request.app[ENGINE].connect() as conn:
         modified = await repo.last_modified(conn, config.graph_iri)
         shown = origins.c.policy != "blocked"
         subsets = (await conn.execute(select(origins).where(shown).order_by(origins.c.graph))).all()
-    doc = void_doc(config, modified, list(subsets))
-    fmt = wanted(request, ("jsonld", "turtle", "ntriples"))
-    if fmt in ("turtle", "ntriples"):
-        body = serialize(to_nquads(_pruned(doc), loader=make_document_loader({})), fmt, "")
-        media = "text/turtle" if fmt == "turtle" else "application/n-triples"
-        return web.Response(body=body, content_type=media, charset="utf-8", headers={"Vary": "Accept"})
-    return web.Response(text=json.dumps(_pruned(doc), ensure_ascii=False), content_type="application/ld+json",
-                        charset="utf-8", headers={"Vary": "Accept"})  # fmt: skip
+    doc = _pruned(void_doc(config, modified, list(subsets)))
+    if fmt == "jsonld":
+        return web.Response(text=json.dumps(doc, ensure_ascii=False), content_type="application/ld+json",
+                            charset="utf-8", headers={"Vary": "Accept"})  # fmt: skip
+    body = await asyncio.to_thread(_void_rdf, doc, fmt)
+    # N-Triples, N-Quads, Turtle and TriG are UTF-8 by definition; RDF/XML declares its encoding.
+    return web.Response(body=body, content_type=MEDIA[fmt], charset=None if fmt == "rdfxml" else "utf-8",
+                        headers={"Vary": "Accept"})  # fmt: skip
+
+
+def _void_rdf(doc: dict[str, Any], fmt: Format) -> bytes:
+    """The description in the default graph, whatever the format: it is a document about the
+    dataset, not part of it."""
+    return serialize(to_nquads(doc, loader=make_document_loader({})), fmt, "")
 
 
 def _pruned(value: Any) -> Any:
@@ -121,7 +156,7 @@ async def changes_handler(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     after, since = request.query.get("after"), request.query.get("since")
     base = changes_url(config)
-    context = [AS2_CONTEXT, SECURITY_CONTEXT, config.context_url]
+    context = actor_contexts(config.context_url)  # the items are the AS2 documents, as stored
     if after is None and since is None:
         async with request.app[ENGINE].connect() as conn:
             modified = await repo.last_modified(conn, config.graph_iri)
@@ -185,6 +220,8 @@ async def dump_handler(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", home_handler)
     app.router.add_get("/dataset", void_handler)
+    app.router.add_get("/.well-known/void", void_handler)
     app.router.add_get("/dataset/changes", changes_handler)
     app.router.add_get("/dataset.nq", dump_handler)

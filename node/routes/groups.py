@@ -1,6 +1,9 @@
 """Routes of the thematic and local Group actors (node/groups.py) and of the node's starter pack
 (FEP-7aa9): a `FeaturedCollection` of its initiatives' actors, listed in the node actor's
-`featuredCollections`, each item with a `FeatureAuthorization` stamp served by the initiative."""
+`featuredCollections`, each item with a `FeatureAuthorization` stamp served by the initiative.
+
+With groups turned off, a group made earlier answers 410 Gone (a Tombstone), and its inbox
+still takes `Undo` and `Delete`: its followers can leave, and their servers stop retrying."""
 
 from __future__ import annotations
 
@@ -11,10 +14,11 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from federation.activity import first_type
 from node import actors, groups
 from node.config import Config
 from node.convert.common import fmt_datetime
-from node.errors import NotFound
+from node.errors import Gone, NotFound
 from node.keys import CONFIG, ENGINE
 from node.negotiate import Format
 from node.records import KIND_LABELS
@@ -24,6 +28,8 @@ from node.storage import tables
 from vocab import AS2_CONTEXT
 
 GROUP = "{group:[a-z0-9_-]{1,64}}"
+#: What the inbox of a group the host turned off still takes: what lets a follower finish.
+GONE_GROUP_TAKES = frozenset({"Undo", "Delete"})
 #: FEP-7aa9 advises at most 150 items; a larger starter pack is paged.
 STARTER_PAGE = 150
 STARTER_PATH = "/starter-pack"
@@ -56,10 +62,25 @@ def _as2(request: web.Request, fmt: Format, body: dict[str, Any]) -> web.Respons
 # -- groups ------------------------------------------------------------------------------
 
 
+class GroupGone(Gone):
+    """A group made while groups were on, asked for once the host turned them off."""
+
+    def __init__(self, iri: str) -> None:
+        super().__init__(f"{iri} is gone: this node's host turned its groups off")
+        self.iri = iri
+
+
 async def _group(request: web.Request) -> tuple[groups.Group, actors.LocalActor]:
     config = request.app[CONFIG]
     key = request.match_info["group"]
-    group = groups.group_from_key(key) if config.group_actors else None
+    group = groups.group_from_key(key)
+    if group is not None and not config.group_actors:
+        # 404 would say it never existed: its followers' servers would keep retrying.
+        async with request.app[ENGINE].connect() as conn:
+            made = await actors.get(conn, group.iri(config.base_url))
+        if made is not None:
+            raise GroupGone(made.iri)
+        group = None
     actor = await groups.actor_for(request.app[ENGINE], config, group) if group else None
     if group is None or actor is None:
         raise NotFound(f"no group {config.base_url}/groups/{key}")
@@ -69,7 +90,15 @@ async def _group(request: web.Request) -> tuple[groups.Group, actors.LocalActor]
 async def group_handler(request: web.Request) -> web.Response:
     """The actor, made on first request; its HTML page lists its newest records."""
     fmt = _wanted(request)
-    group, actor = await _group(request)
+    try:
+        group, actor = await _group(request)
+    except GroupGone as gone:
+        if fmt == "html":
+            raise
+        tombstone = {"@context": AS2_CONTEXT, "id": gone.iri, "type": "Tombstone", "formerType": "Group"}
+        response = _as2(request, fmt, tombstone)
+        response.set_status(410)
+        return response
     config = request.app[CONFIG]
     async with request.app[ENGINE].connect() as conn:
         commune = await groups.commune_name(conn, group.place) if group.commune else ""
@@ -97,8 +126,20 @@ async def group_collection_handler(request: web.Request) -> web.Response:
 
 
 async def group_inbox_handler(request: web.Request) -> web.Response:
-    await _group(request)
-    return await activitypub.inbox_handler(request)
+    try:
+        await _group(request)
+    except GroupGone:
+        if _activity_type(await request.read()) not in GONE_GROUP_TAKES:
+            raise
+    return await activitypub.inbox_handler(request)  # verified, stored and processed as any other
+
+
+def _activity_type(body: bytes) -> str:
+    try:
+        doc = json.loads(body)
+    except ValueError:  # not an activity: gone like the rest
+        return ""
+    return first_type(doc.get("type")) if isinstance(doc, dict) else ""
 
 
 # -- the starter pack (FEP-7aa9) ----------------------------------------------------------

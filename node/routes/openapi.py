@@ -9,7 +9,9 @@ from aiohttp import web
 from node.keys import CONFIG
 from node.records import COLLECTIONS
 from node.routes.matches import openapi_paths as matches_paths
+from node.routes.nodes import openapi_paths as nodes_paths
 from node.routes.search_params import openapi_paths as search_paths
+from node.routes.social import openapi_paths as social_paths
 from node.routes.sparql import openapi_paths as sparql_paths
 from node.routes.stats import openapi_paths as stats_paths
 
@@ -91,6 +93,12 @@ def openapi_document(base_url: str) -> dict[str, Any]:
     paths.update(sparql_paths())
     paths.update(matches_paths())
     paths.update(stats_paths())
+    paths.update(social_paths())
+    paths.update(nodes_paths())
+    paths["/api/openapi.json"] = {"get": {"summary": "This document", "operationId": "openapi",
+                                          "responses": {"200": {"description": "OpenAPI 3.1",
+                                                                "content": {"application/json": {
+                                                                    "schema": {"type": "object"}}}}}}}  # fmt: skip
     paths["/ns/context.jsonld"] = {"get": {"summary": "The node's JSON-LD context", "operationId": "context",
                                            "responses": {"200": {"description": "JSON-LD context",
                                                                  "content": {"application/ld+json": {}}}}}}  # fmt: skip

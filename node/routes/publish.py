@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import OrderedDict
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
+import pyoxigraph as ox
 from aiohttp import web
 from sqlalchemy import select
 
 from node import origins
-from node.convert.as2 import contexts, tombstone_to_as2
-from node.convert.rdf import serialize
+from node.convert.as2 import contexts, linked_data_view, tombstone_to_as2
+from node.convert.rdf import collection_to_triples, serialize, write
 from node.errors import BadRequest, NotAcceptable
 from node.keys import CONFIG, DIRECTORY, ENGINE, TEMPLATES
-from node.negotiate import AS2_PROFILE, BY_NAME, MEDIA, RDF_FORMATS, Format, choose
+from node.negotiate import AS2_PROFILE, BY_NAME, MEDIA, RDF_FORMATS, TRIPLE_FORMATS, Format, choose
 from node.records import COLLECTIONS, KIND_LABELS, Kind, Record, Stored, Tombstone
 from node.routes import matches as match_routes
 from node.routes import pages
@@ -25,17 +27,21 @@ from node.storage.tables import records
 from vocab.loader import own_context
 
 RECORD_FORMATS: tuple[Format, ...] = ("html", *RDF_FORMATS, "json")
+COLLECTION_FORMATS = RECORD_FORMATS  # a page of records, in every format a record has
 PAGE_MAX = 100
+#: ETag names of representations that changed form: a copy cached in the old form is not
+#: revalidated. N-Quads (and TriG) of a record were in the dataset's graph; now the default one.
+_ETAG_NAMES: dict[Format, str] = {"nquads": "nquads-default"}
 
 
-def wanted(request: web.Request, offered: tuple[Format, ...]) -> Format:
+def wanted(request: web.Request, offered: tuple[Format, ...], default: Format = "html") -> Format:
     by_name = request.query.get("format")
     if by_name:
         fmt = BY_NAME.get(by_name)
         if fmt is None or fmt not in offered:
             raise NotAcceptable(f"format={by_name!r} is not one of {', '.join(sorted(BY_NAME))}")
         return fmt
-    fmt = choose(request.headers.get("Accept"), offered)
+    fmt = choose(request.headers.get("Accept"), offered, default)
     if fmt is None:
         served = ", ".join(MEDIA[f] for f in offered)
         raise NotAcceptable(f"cannot serve {request.headers.get('Accept')!r}; available: {served}")
@@ -45,7 +51,14 @@ def wanted(request: web.Request, offered: tuple[Format, ...]) -> Format:
 def content_type(fmt: Format, request: web.Request) -> str:
     if fmt == "jsonld" and "activitystreams" in request.headers.get("Accept", ""):
         return AS2_PROFILE
-    return MEDIA[fmt] + ("; charset=utf-8" if fmt in ("html", "turtle") else "")
+    return MEDIA[fmt] + ("; charset=utf-8" if fmt in ("html", "turtle", "trig") else "")
+
+
+def linked_data(fmt: Format, request: web.Request) -> bool:
+    """Plain `application/ld+json` gets the linked-data view (every type under `type`, schema.org
+    in its own namespace); with the ActivityStreams profile it is an AS2 request, answered as
+    `application/activity+json` is (one `type` string, schema.org as Mastodon writes it)."""
+    return fmt == "jsonld" and "activitystreams" not in request.headers.get("Accept", "")
 
 
 def alternates(iri: str) -> str:
@@ -87,7 +100,8 @@ def represent(request: web.Request, stored: Stored, fmt: Format, names: dict[str
     config = request.app[CONFIG]
     record = stored.record
     # A page listing matches changes when other records do: its ETag says which list it shows.
-    etag = f'"{stored.id}-{stored.version}-{fmt}' + (f'-{matches[1]}"' if matches else '"')
+    tag = _ETAG_NAMES.get(fmt, fmt) if fmt != "jsonld" or linked_data(fmt, request) else "jsonld-as2"
+    etag = f'"{stored.id}-{stored.version}-{tag}' + (f'-{matches[1]}"' if matches else '"')
     headers = {
         "Vary": "Accept",
         "ETag": etag,
@@ -111,10 +125,11 @@ def represent(request: web.Request, stored: Stored, fmt: Format, names: dict[str
             else [],
         )  # fmt: skip
     elif fmt in ("as2", "jsonld", "json"):
-        response = web.Response(body=stored.doc.encode("utf-8"), content_type="text/plain")
+        body = _linked_data(stored) if linked_data(fmt, request) else stored.doc.encode("utf-8")
+        response = web.Response(body=body, content_type="text/plain")
         response.headers["Content-Type"] = content_type(fmt, request)
     else:
-        response = web.Response(body=_serialized(stored, fmt, config.graph_iri))
+        response = web.Response(body=_serialized(stored, fmt))
         response.headers["Content-Type"] = content_type(fmt, request)
     response.headers.update(headers)
     return response
@@ -130,12 +145,27 @@ def _creator(record: Record, host: str) -> str:
 _SERIALIZED: OrderedDict[tuple[str, int, str], bytes] = OrderedDict()
 
 
-def _serialized(stored: Stored, fmt: str, graph: str) -> bytes:
-    """Turtle and N-Quads of a record version, kept: re-serializing is most of such a GET."""
+def _serialized(stored: Stored, fmt: str) -> bytes:
+    """Turtle, N-Quads... of a record version, kept: re-serializing is most of such a GET.
+
+    A record is a document: N-Quads and TriG give its triples in the default graph, where a
+    client reading the document looks (the dump and SPARQL give them in the node's graph)."""
     key = (stored.record.iri, stored.version, fmt)
     body = _SERIALIZED.get(key)
     if body is None:
-        body = _SERIALIZED[key] = serialize(stored.ntriples, fmt, graph)
+        body = _SERIALIZED[key] = serialize(stored.ntriples, fmt, "")
+        if len(_SERIALIZED) > 2000:
+            _SERIALIZED.popitem(last=False)
+    return body
+
+
+def _linked_data(stored: Stored) -> bytes:
+    """The stored AS2 document as the linked-data view, kept as the other serializations are."""
+    key = (stored.record.iri, stored.version, "linked-data")
+    body = _SERIALIZED.get(key)
+    if body is None:
+        view = linked_data_view(json.loads(stored.doc))
+        body = _SERIALIZED[key] = json.dumps(view, ensure_ascii=False).encode("utf-8")
         if len(_SERIALIZED) > 2000:
             _SERIALIZED.popitem(last=False)
     return body
@@ -167,7 +197,7 @@ async def collection_handler(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     collection = request.match_info["collection"]
     kind: Kind = COLLECTIONS[collection]
-    fmt = wanted(request, ("html", "as2", "jsonld", "json"))
+    fmt = wanted(request, COLLECTION_FORMATS)
     try:
         limit = max(1, min(PAGE_MAX, int(request.query.get("limit", config.page_size))))
     except ValueError:
@@ -184,9 +214,12 @@ async def collection_handler(request: web.Request) -> web.StreamResponse:
     next_iri = f"{collection_iri}?page=true&before={next_cursor}" if next_cursor else None
     if fmt == "html":
         rows = [(s.record.iri, s.record.name, _note(s)) for s in items]
-        return render_page(request, "list.html", title=pages.collection_label(collection), items=rows,
+        page = render_page(request, "list.html", title=pages.collection_label(collection), items=rows,
                            intro=f"{total} au total", next=next_iri and next_iri + "&format=html")  # fmt: skip
-    if "page" not in request.query and not before:
+        page.headers["Vary"] = "Accept"
+        return page
+    paged = "page" in request.query or bool(before)
+    if not paged:
         body: dict[str, Any] = {"@context": contexts(config.context_url), "id": collection_iri,
                                 "type": "OrderedCollection", "totalItems": total,
                                 "first": f"{collection_iri}?page=true"}  # fmt: skip
@@ -196,10 +229,22 @@ async def collection_handler(request: web.Request) -> web.StreamResponse:
                 "orderedItems": [_embedded(s) for s in items]}  # fmt: skip
         if next_iri:
             body["next"] = next_iri
-    response = web.json_response(body, content_type="text/plain", dumps=_dumps)
+    if fmt in TRIPLE_FORMATS:
+        members = items if paged else []
+        response = web.Response(body=await asyncio.to_thread(_collection_rdf, body, members, fmt))
+    else:
+        view = linked_data_view(body) if linked_data(fmt, request) else body
+        response = web.json_response(view, content_type="text/plain", dumps=_dumps)
     response.headers["Content-Type"] = content_type(fmt, request)
     response.headers["Vary"] = "Accept"
+    response.headers["Link"] = alternates(body["id"])
     return response
+
+
+def _collection_rdf(body: dict[str, Any], items: list[Stored], fmt: Format) -> bytes:
+    """The page as RDF: what its JSON-LD says, each listed record's triples included."""
+    triples = [t for s in items for t in ox.parse(s.ntriples.encode("utf-8"), format=ox.RdfFormat.N_TRIPLES)]
+    return write(collection_to_triples(body, triples), fmt)
 
 
 def _dumps(value: Any) -> str:
@@ -227,7 +272,8 @@ async def context_handler(request: web.Request) -> web.Response:
     )  # fmt: skip
 
 
-async def home_handler(request: web.Request) -> web.Response:
+async def home_page(request: web.Request) -> web.Response:
+    """The HTML home page (node/routes/dataset.py answers `/` to RDF clients)."""
     async with request.app[ENGINE].connect() as conn:
         rows = []
         for collection, title in pages.COLLECTION_LABELS:
@@ -249,7 +295,6 @@ async def health_handler(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     pattern = "{collection:" + "|".join(COLLECTIONS) + "}"
-    app.router.add_get("/", home_handler)
     app.router.add_get("/ns/context.jsonld", context_handler)
     app.router.add_get("/healthz", health_handler)
     app.router.add_get(f"/{pattern}", collection_handler)

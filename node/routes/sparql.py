@@ -1,5 +1,5 @@
 """/sparql over HTTP: the SPARQL 1.1 Protocol (GET, form POST, direct POST), the service
-description, and a query page for browsers. What a query may do is decided in node/sparql.py."""
+description, and a query page for browsers. What a query may do is decided in node/sparql/."""
 
 from __future__ import annotations
 
@@ -13,17 +13,12 @@ from multidict import MultiDict, MultiDictProxy
 
 from node.errors import BadRequest, UnsupportedMediaType
 from node.keys import CONFIG, INDEX, SPARQL
-from node.results import FORMAT_NAMES, GRAPH_MEDIA, PREFIXES, RESULT_MEDIA, choose_format
 from node.routes.publish import render_page
-from node.sparql import (
-    Answer,
-    Endpoint,
-    EndpointBusy,
-    QueryRequest,
-    UpdateRefused,
-    named_graphs,
-    service_description,
-)
+from node.sparql.description import service_description
+from node.sparql.endpoint import Endpoint
+from node.sparql.errors import EndpointBusy, UpdateRefused
+from node.sparql.evaluate import Answer, QueryRequest, named_graphs
+from node.sparql.results import FORMAT_NAMES, GRAPH_MEDIA, PREFIXES, RESULT_MEDIA, choose_format
 
 FORM = "application/x-www-form-urlencoded"
 DIRECT = "application/sparql-query"
@@ -236,12 +231,17 @@ def openapi_paths() -> dict[str, Any]:
 
 async def _drain(app: web.Application) -> AsyncIterator[None]:
     yield
-    # A query still inside Oxigraph at shutdown ends before the store closes (bounded wait).
+    # Before the store closes: children killed and reaped, a remote store's threads awaited.
     await app[SPARQL].drain(app[CONFIG].sparql_timeout_seconds)
+
+
+async def _stop(app: web.Application) -> None:
+    app[SPARQL].stop()  # at the start of shutdown: running queries end now, not at their deadline
 
 
 def add_routes(app: web.Application) -> None:
     app[SPARQL] = Endpoint(app[CONFIG])
+    app.on_shutdown.append(_stop)
     app.cleanup_ctx.append(_drain)
     app.router.add_get("/sparql", sparql_handler)
     app.router.add_post("/sparql", sparql_handler)

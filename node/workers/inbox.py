@@ -1,5 +1,7 @@
 """Processes received activities: JSON-LD expansion (offline loader; unknown contexts fetched
 once through the guarded client and cached), authority checks, then one handler per type.
+An activity whose contexts cannot be had is read as compact AS2, as Mastodon reads every
+activity, and the ingest report says so: a signed activity is never lost for its @context.
 The same activity id twice changes nothing: the inbox stores each id once."""
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from node.config import Config
 from node.convert.common import now_utc
 from node.records import Record
 from node.remote import Remote
-from node.storage.tables import follows, inbox_items, remote_actors, reports
+from node.storage.tables import follows, inbox_items, ingest_reports, remote_actors, reports
 from node.workers import Worker, claim
 from node.workers.indexer import next_attempt
-from vocab.jsonld import JsonLdSyntaxError, expand
-from vocab.loader import UnknownContextError, is_known, make_document_loader, own_context
+from vocab.jsonld import Expansion, JsonLdSyntaxError, UnknownContextError, expand_leniently
+from vocab.loader import is_known, make_document_loader, own_context
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
@@ -58,6 +60,8 @@ class _Item:
     outcome: str = ""
     error: str | None = None
     retry: bool = False
+    #: For the ingest report: why the activity was read as compact AS2 ("" if it was not).
+    as_as2: str = ""
 
 
 class InboxWorker(Worker):
@@ -78,6 +82,8 @@ class InboxWorker(Worker):
         self.on_synced: Callable[[], None] = lambda: None
         #: Contexts beyond the vendored ones: ours, and remote ones once fetched.
         self._contexts: dict[str, Any] = {config.context_url: own_context()}
+        #: Remote contexts that could not be fetched, and why: not asked for again.
+        self._unavailable: dict[str, str] = {}
         self._loader = make_document_loader(self._contexts)
 
     async def run_once(self) -> int:
@@ -100,9 +106,10 @@ class InboxWorker(Worker):
         expanded = await asyncio.to_thread(self._expand_all, [i.doc for i in ready])
         for item, result in zip(ready, expanded, strict=True):
             if isinstance(result, Exception):
-                item.outcome, item.error = "refused", f"not valid JSON-LD: {result}"
+                item.outcome, item.error = "refused", f"not valid JSON-LD, even as compact AS2: {result}"
             else:
-                item.expanded = result
+                item.expanded = result.nodes[0] if result.nodes else {}
+                item.as_as2 = self._why_as2(result)
         for item in items:
             if not item.outcome:
                 await self._handle(item)
@@ -145,32 +152,53 @@ class InboxWorker(Worker):
                 values: dict[str, Any] = {"last_error": item.error, "locked_until": None}
                 values |= {"next_attempt_at": now + delay} if delay else {"state": "failed"}
                 await conn.execute(update(inbox_items).where(inbox_items.c.id == item.row.id).values(**values))
+            await self._report_as2(conn, [i for i in items if i.as_as2 and not i.retry], now)
+
+    async def _report_as2(self, conn: AsyncConnection, items: list[_Item], now: datetime) -> None:
+        """The host sees which activities were read without their contexts (`/api/ingest-reports`),
+        under the origin's graph when the sender is a node this one knows, else under its actor."""
+        for item in items:
+            assert item.env is not None
+            origin = await origins.for_actor(conn, item.env.actor)
+            reason = f"{item.env.type} read as compact AS2, its @context set aside: {item.as_as2}"
+            await conn.execute(insert(ingest_reports).values(
+                origin=origin.graph if origin is not None else item.env.actor, iri=item.env.id or item.env.actor,
+                reason=reason[:4000], received_at=now))  # fmt: skip
+            log.info("inbox item %s: %s", item.row.id, reason)
 
     async def announce_record(self, conn: AsyncConnection, record: Record, kind: str, now: datetime) -> None:
         if self.on_record is not None and kind in ("Create", "Update"):
             await self.on_record(conn, record, kind, now)
             self.on_outgoing()
 
-    def _expand_all(self, docs: list[Mapping[str, Any]]) -> list[Mapping[str, Any] | Exception]:
-        out: list[Mapping[str, Any] | Exception] = []
+    def _expand_all(self, docs: list[Mapping[str, Any]]) -> list[Expansion | Exception]:
+        out: list[Expansion | Exception] = []
         for doc in docs:
             try:
-                nodes = expand(dict(doc), loader=self._loader)
-                out.append(nodes[0] if nodes else {})
-            except (JsonLdSyntaxError, UnknownContextError) as exc:
+                out.append(expand_leniently(dict(doc), loader=self._loader))
+            except JsonLdSyntaxError as exc:
                 out.append(exc)
         return out
 
+    def _why_as2(self, result: Expansion) -> str:
+        exc = result.set_aside
+        if isinstance(exc, UnknownContextError):
+            why = self._unavailable.get(exc.url, "named by another remote context, so not fetched")
+            return f"remote JSON-LD context {exc.url} unavailable ({why})"
+        return str(exc) if exc is not None else ""
+
     async def _fetch_contexts(self, doc: Mapping[str, Any]) -> None:
         """Contexts the offline loader lacks: fetched once (size- and time-limited by the guarded
-        client) and kept. One that cannot be had reads as empty: AS2 terms still mean the same."""
+        client) and kept. One that cannot be had is not asked for again: activities naming it are
+        read as compact AS2 (`_expand_all`)."""
         for url in _context_urls(doc):
-            if not is_known(url, self._contexts):
+            if not is_known(url, self._contexts) and url not in self._unavailable:
                 try:
                     _, fetched = await self.client.get_json(url, accept="application/ld+json, application/json")
                 except NodeError as exc:
-                    log.warning("remote JSON-LD context %s unavailable (%s): read as empty", url, exc.detail)
-                    fetched = {"@context": {}}
+                    log.warning("remote JSON-LD context %s unavailable (%s)", url, exc.detail)
+                    self._unavailable[url] = exc.detail
+                    continue
                 self._contexts[url] = fetched
                 self._loader = make_document_loader(self._contexts)
 
@@ -212,6 +240,8 @@ async def on_follow(w: InboxWorker, r: Received) -> str:
         state = "pending" if target.manually_approves else "accepted"
         if target.iri == actors.node_actor_iri(w.config):
             state = await _node_follow_state(conn, w.config, follower.iri)
+        if target.kind == "group" and not w.config.group_actors:
+            state = "rejected"  # the host turned groups off: a group made earlier takes no follower
         if state == "rejected":
             follow = {k: v for k, v in r.doc.items() if k != "@context"}
             await federate.send(conn, w.config, target.iri, "Reject", follow, follower.inbox, now)

@@ -88,3 +88,20 @@ async def test_an_iri_has_one_origin(engine: AsyncEngine) -> None:
         reports = (await conn.execute(select(ingest_reports))).all()
     assert [r.origin for r in reports] == [C.graph]
     assert (await names(engine))["https://b.example/initiatives/ressourcerie"] == ("from B", False)
+
+
+async def test_a_context_no_one_vendors_is_set_aside_and_reported(engine: AsyncEngine) -> None:
+    """A newer node may name a context this one lacks: its records still read as what nodes
+    publish (compact AS2 with the node context), and the host is told."""
+    unknown = "https://w3id.org/fep/future"
+    config = load_config("/tmp", base_url="https://a.example", env={})
+    incoming, refused = read_page([doc("Ressourcerie", "2026-05-01T00:00:00Z")], [*CONTEXT, unknown], B, config,
+                                  now_utc())  # fmt: skip
+    assert refused == []
+    async with engine.begin() as conn:
+        outcome = await store(conn, B, incoming, now_utc(), refused)
+    assert [r.name for r in outcome.written] == ["Ressourcerie"] and outcome.refused == []
+    async with engine.connect() as conn:
+        [report] = (await conn.execute(select(ingest_reports))).all()
+    assert (report.origin, report.iri) == (B.graph, "https://b.example/initiatives/ressourcerie")
+    assert report.reason.startswith("read as compact AS2 with the node context") and unknown in report.reason

@@ -260,14 +260,18 @@ async def test_loop_stays_responsive_during_a_heavy_query(data_dir: Path, databa
 
 
 async def test_busy_slots_answer_503_with_retry_after(data_dir: Path, database_url: str) -> None:
+    """One slot, two heavy queries ahead: the third waits its whole time limit, then 503."""
     env = {"OSCARTES_SPARQL_TIMEOUT": "0.5", "OSCARTES_SPARQL_CONCURRENCY": "1"}
     async with limited(data_dir, database_url, **env) as node:
-        heavy = asyncio.create_task(sparql(node, HEAVY_COUNT))
-        await asyncio.sleep(0.1)
+        first = asyncio.create_task(sparql(node, HEAVY_COUNT))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(sparql(node, HEAVY_COUNT))
+        await asyncio.sleep(0.05)
         async with node.http.get(f"{node.base}/sparql", params={"query": "ASK {}"}) as r:
             assert r.status == 503 and r.headers["Retry-After"] == "1"
             assert (await r.json(content_type=None))["title"] == "SPARQL endpoint busy"
-        assert (await heavy)[0] == 503  # it timed out; its evaluation kept the slot meanwhile
+        assert [(await first)[0], (await second)[0]] == [503, 503]  # each stopped at its own deadline
+        assert (await sparql(node, "ASK {}"))[0] == 200  # and the slot is free again
 
 
 async def test_service_description_and_void(node: RunningNode) -> None:

@@ -325,7 +325,8 @@ class FedifyPeer:
         """What Fedify's ``lookupObject(url)`` makes of ``url``.
 
         ``{"found": True, "type": "Person", "id", "is_actor", "jsonld", "logs", ...}``
-        (actors add inbox, shared_inbox, preferred_username, public_keys), or
+        (actors add inbox, shared_inbox, preferred_username, public_keys and attachments:
+        ``[{"type", "id", "name", "value"}]``, ``value`` only for a PropertyValue), or
         ``{"found": False, "error", "logs"}`` where logs are Fedify's log lines
         (debug and up) written during the lookup: they say why it failed.
         """

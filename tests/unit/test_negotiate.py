@@ -23,6 +23,10 @@ OFFERED = ("html", *RDF_FORMATS, "json")
         ("application/n-quads;q=0.9, text/turtle;q=0.1", "nquads"),
         ("text/*", "html"),
         ("application/json", "json"),
+        ("application/rdf+xml", "rdfxml"),
+        ("application/trig", "trig"),
+        ("application/n-quads,application/trig;q=0.95,text/turtle;q=0.6,application/rdf+xml;q=0.5", "nquads"),
+        ("application/*", "as2"),  # the formats RDF tools read came later: a wildcard keeps AS2
         ("image/png", None),
         ("text/turtle;q=0", None),
     ],

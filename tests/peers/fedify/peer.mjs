@@ -33,6 +33,7 @@ import {
   Note,
   PUBLIC_COLLECTION,
   Person,
+  PropertyValue,
   Reject,
   Undo,
 } from "@fedify/vocab";
@@ -567,6 +568,18 @@ async function control(method, url, data, res) {
             keys.push({ id: key.id?.href ?? null, owner: key.ownerId?.href ?? null });
           }
           result.public_keys = keys;
+          // Profile fields as Fedify reads them: a PropertyValue whose type or value it does not
+          // recognise (another schema.org IRI) is not a PropertyValue here.
+          const attachments = [];
+          for await (const item of obj.getAttachments(ctx)) {
+            attachments.push({
+              type: item?.constructor?.name ?? null,
+              id: item?.id?.href ?? null,
+              name: item?.name?.toString() ?? null,
+              value: item instanceof PropertyValue ? (item.value?.toString() ?? null) : null,
+            });
+          }
+          result.attachments = attachments;
         }
         return json(res, 200, result);
       }
