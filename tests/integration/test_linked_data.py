@@ -92,18 +92,7 @@ async def test_a_record_as_n_quads_or_trig_is_in_the_default_graph(node: Running
 
 async def comunica(*queries: tuple[list[str], str]) -> list[Any]:
     """(documents, SELECT query) pairs run by Comunica over the documents it fetches."""
-    process = await asyncio.create_subprocess_exec(
-        str(npm.node_binary(COMUNICA)), str(COMUNICA / "document.mjs"), json.dumps(queries),
-        cwd=COMUNICA, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    assert process.returncode == 0, err.decode(errors="replace")[-3000:]
-    results: list[Any] = json.loads(out)
+    results: list[Any] = await npm.run_json(COMUNICA, "document.mjs", json.dumps(queries))
     return results
 
 

@@ -60,18 +60,7 @@ async def test_sparqlwrapper(node: RunningNode) -> None:
 
 async def comunica(node: RunningNode, *queries: tuple[str, str]) -> list[Any]:
     """Run (kind, query) pairs in one Comunica process (loading it takes seconds)."""
-    process = await asyncio.create_subprocess_exec(
-        str(npm.node_binary(COMUNICA)), str(COMUNICA / "query.mjs"), f"{node.base}/sparql", json.dumps(queries),
-        cwd=COMUNICA, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    assert process.returncode == 0, err.decode(errors="replace")[-3000:]
-    results: list[Any] = json.loads(out)
+    results: list[Any] = await npm.run_json(COMUNICA, "query.mjs", f"{node.base}/sparql", json.dumps(queries))
     return results
 
 

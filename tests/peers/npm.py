@@ -12,8 +12,10 @@ does the same).
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import hashlib
+import json
 import os
 import platform
 import re
@@ -22,6 +24,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,3 +139,19 @@ def skip_or_fail(reason: str) -> None:
     if env:
         pytest.fail(f"{reason} ({env}=1)")
     pytest.skip(reason)
+
+
+async def run_json(folder: Path, script: str, *args: str, seconds: float = 120.0) -> Any:
+    """Run `script` of `folder` with its pinned Node binary; what it prints, read as JSON."""
+    process = await asyncio.create_subprocess_exec(
+        str(node_binary(folder)), str(folder / script), *args,
+        cwd=folder, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout=seconds)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode == 0, err.decode(errors="replace")[-3000:]
+    return json.loads(out)
