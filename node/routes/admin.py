@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
@@ -25,6 +25,7 @@ from node.routes.api import principal, read_json
 LIMIT_MAX = 100
 PAGING = ("limit", "cursor")
 K = TypeVar("K", str, int)
+T = TypeVar("T")
 
 
 async def require_admin(request: web.Request, what: str) -> None:
@@ -60,6 +61,14 @@ def page_of(request: web.Request, key: type[K], known: Sequence[str] = ()) -> Pa
         raise BadRequest(f"limit: a whole number from 1 to {LIMIT_MAX}, not {text!r}")
     cursor = request.query.get("cursor")
     return Page(LIMIT_MAX if text is None else int(text), None if cursor is None else _decode(cursor, key))
+
+
+def split(page: Page[K], rows: Sequence[T], key: Callable[[T], K]) -> tuple[Sequence[T], K | None]:
+    """The rows of the page (fetched one past its limit, to know whether another follows) and
+    the key the next page starts after, None on the last page."""
+    if len(rows) > page.limit:
+        return rows[: page.limit], key(rows[page.limit - 1])
+    return rows, None
 
 
 def _encode(value: str | int) -> str:

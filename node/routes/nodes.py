@@ -22,8 +22,8 @@ async def _origins_page(request: web.Request, followed_only: bool) -> web.Respon
     page = admin.page_of(request, str)
     async with request.app[ENGINE].connect() as conn:
         shown = await origins.listing(conn, followed_only=followed_only, after=page.after, limit=page.limit + 1)
-    more = len(shown) > page.limit
-    return admin.paged(request, shown[: page.limit], shown[page.limit - 1]["graph"] if more else None)
+    rows, after = admin.split(page, shown, lambda origin: str(origin["graph"]))
+    return admin.paged(request, list(rows), after)
 
 
 async def follows_handler(request: web.Request) -> web.Response:
@@ -98,9 +98,9 @@ async def reports_handler(request: web.Request) -> web.Response:
         query = query.where(c.id < page.after)
     async with request.app[ENGINE].connect() as conn:
         rows: list[Any] = list((await conn.execute(query)).all())
-    shown = [{"origin": r.origin, "iri": r.iri, "reason": r.reason, "received": r.received_at.isoformat()}
-             for r in rows[: page.limit]]  # fmt: skip
-    return admin.paged(request, shown, rows[page.limit - 1].id if len(rows) > page.limit else None)
+    shown, after = admin.split(page, rows, lambda r: int(r.id))
+    return admin.paged(request, [{"origin": r.origin, "iri": r.iri, "reason": r.reason,
+                                  "received": r.received_at.isoformat()} for r in shown], after)  # fmt: skip
 
 
 def add_routes(app: web.Application) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -150,22 +151,22 @@ def _serialized(stored: Stored, fmt: str) -> bytes:
 
     A record is a document: N-Quads and TriG give its triples in the default graph, where a
     client reading the document looks (the dump and SPARQL give them in the node's graph)."""
-    key = (stored.record.iri, stored.version, fmt)
-    body = _SERIALIZED.get(key)
-    if body is None:
-        body = _SERIALIZED[key] = serialize(stored.ntriples, fmt, "")
-        if len(_SERIALIZED) > 2000:
-            _SERIALIZED.popitem(last=False)
-    return body
+    return _kept(stored, fmt, lambda: serialize(stored.ntriples, fmt, ""))
 
 
 def _linked_data(stored: Stored) -> bytes:
     """The stored AS2 document as the linked-data view, kept as the other serializations are."""
-    key = (stored.record.iri, stored.version, "linked-data")
+    def view() -> bytes:
+        return json.dumps(linked_data_view(json.loads(stored.doc)), ensure_ascii=False).encode("utf-8")
+
+    return _kept(stored, "linked-data", view)
+
+
+def _kept(stored: Stored, name: str, make: Callable[[], bytes]) -> bytes:
+    key = (stored.record.iri, stored.version, name)
     body = _SERIALIZED.get(key)
     if body is None:
-        view = linked_data_view(json.loads(stored.doc))
-        body = _SERIALIZED[key] = json.dumps(view, ensure_ascii=False).encode("utf-8")
+        body = _SERIALIZED[key] = make()
         if len(_SERIALIZED) > 2000:
             _SERIALIZED.popitem(last=False)
     return body

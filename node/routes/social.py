@@ -48,8 +48,8 @@ async def followers_page(request: web.Request, target: str) -> tuple[dict[str, l
         query = query.where(c.id > page.after)
     async with request.app[ENGINE].connect() as conn:
         rows = (await conn.execute(query.order_by(c.id).limit(page.limit + 1))).all()
-    shown = {state: [r.follower for r in rows[: page.limit] if r.state == state] for state in STATES}
-    return shown, rows[page.limit - 1].id if len(rows) > page.limit else None
+    shown, after = admin.split(page, rows, lambda r: int(r.id))
+    return {state: [r.follower for r in shown if r.state == state] for state in STATES}, after
 
 
 async def follow_handler(request: web.Request) -> web.Response:
@@ -88,9 +88,9 @@ async def blocks_handler(request: web.Request) -> web.Response:
         page = admin.page_of(request, str)
         async with engine.connect() as conn:
             rows = await list_blocks(conn, after=page.after, limit=page.limit + 1)
-        shown = [{"domain": r.domain, "reason": r.reason, "created": r.created_at.isoformat()}
-                 for r in rows[: page.limit]]  # fmt: skip
-        return admin.paged(request, shown, rows[page.limit - 1].domain if len(rows) > page.limit else None)
+        shown, after = admin.split(page, rows, lambda r: str(r.domain))
+        return admin.paged(request, [{"domain": r.domain, "reason": r.reason, "created": r.created_at.isoformat()}
+                                     for r in shown], after)  # fmt: skip
     body = await admin.read_object(request)
     blocked = request.method == "POST"
     reason = body.get("reason", "") if isinstance(body.get("reason", ""), str) else ""

@@ -50,8 +50,6 @@ class Endpoint:
         self.no_children.set()
         self.threads: set[asyncio.Future[Answer]] = set()
         self.closing = False
-        #: Children killed because they were stuck at their fork (for the logs and the tests).
-        self.refork_count = 0
 
     async def answer(self, index: RdfIndex, request: QueryRequest) -> Answer:
         checked = check_query(request.query, self.base_iri)
@@ -89,7 +87,6 @@ class Endpoint:
                 isolate.kill(child)
                 status = await asyncio.shield(self._reap(child))
             if how == "stuck":
-                self.refork_count += 1
                 log.info("SPARQL child %d was stuck on a lock held at its fork: forked again", child.pid)
                 continue
             if how == "deadline":

@@ -52,7 +52,6 @@ _LOOK_EVERY = 0.1
 class Child:
     pid: int
     fd: int  # the read end of the pipe the answer comes through
-    started: float
 
 
 def fork(work: Callable[[], object], memory_bytes: int) -> Child:
@@ -67,7 +66,7 @@ def fork(work: Callable[[], object], memory_bytes: int) -> Child:
         _child(work, read_fd, write_fd, memory_bytes)
     os.close(write_fd)
     os.set_blocking(read_fd, False)
-    return Child(pid, read_fd, time.monotonic())
+    return Child(pid, read_fd)
 
 
 def _child(work: Callable[[], object], read_fd: int, write_fd: int, memory_bytes: int) -> NoReturn:

@@ -3,7 +3,6 @@ document, the dataset where VoID says to look, and the collections as RDF."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -97,10 +96,6 @@ async def comunica(*queries: tuple[list[str], str]) -> list[Any]:
 
 
 async def test_comunica_reads_a_record_and_a_collection_as_documents(node: RunningNode) -> None:
-    try:
-        await asyncio.to_thread(npm.ensure_installed, COMUNICA, "comunica")
-    except npm.NpmUnavailable as exc:
-        npm.skip_or_fail(exc.reason)
     iri = (await node.create("initiatives", samples.initiative()))["id"]
     page = f"{node.base}/initiatives?page=true"
     names, items = await comunica(

@@ -16,13 +16,13 @@ import pytest
 import rdflib
 from rdflib.compare import graph_diff, isomorphic
 
-from federation.terms import fold_schema
 from node.cli import _demo, _init
 from node.config import load_config
 from node.convert.parse import node_loader
 from node.records import COLLECTIONS
 from tests.conftest import free_port
 from tests.integration.conftest import AS2, RunningNode, start_node, stop_node
+from tests.unit.test_as2_views import folded
 from vocab import shapes
 from vocab.jsonld import to_nquads
 
@@ -49,15 +49,6 @@ async def all_record_iris(node: RunningNode) -> list[str]:
             iris += [item["id"] for item in page["orderedItems"]]
             url = page.get("next")
     return iris
-
-
-def folded(graph: rdflib.Graph) -> rdflib.Graph:
-    """schema.org's spellings folded in predicates and types, as federation/terms.py reads them."""
-    out = rdflib.Graph()
-    for s, p, o in graph:
-        p = rdflib.URIRef(fold_schema(str(p)))
-        out.add((s, p, rdflib.URIRef(fold_schema(str(o))) if p == rdflib.RDF.type else o))
-    return out
 
 
 async def test_json_ld_and_turtle_mean_the_same(demo_node: RunningNode) -> None:

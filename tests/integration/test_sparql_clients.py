@@ -65,10 +65,6 @@ async def comunica(node: RunningNode, *queries: tuple[str, str]) -> list[Any]:
 
 
 async def test_comunica(node: RunningNode) -> None:
-    try:
-        await asyncio.to_thread(npm.ensure_installed, COMUNICA, "comunica")
-    except npm.NpmUnavailable as exc:
-        npm.skip_or_fail(exc.reason)
     iri = await indexed(node)
     event = await node.create("events", samples.event())
     events, names, yes, no, quads = await comunica(

@@ -142,7 +142,12 @@ def skip_or_fail(reason: str) -> None:
 
 
 async def run_json(folder: Path, script: str, *args: str, seconds: float = 120.0) -> Any:
-    """Run `script` of `folder` with its pinned Node binary; what it prints, read as JSON."""
+    """Run `script` of `folder` with its pinned Node binary (installed first, or the test skipped
+    with the reason, or failed where the peers are required); what it prints, read as JSON."""
+    try:
+        await asyncio.to_thread(ensure_installed, folder, folder.name)
+    except NpmUnavailable as exc:
+        skip_or_fail(exc.reason)
     process = await asyncio.create_subprocess_exec(
         str(node_binary(folder)), str(folder / script), *args,
         cwd=folder, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

@@ -68,6 +68,7 @@ def graph(doc: dict[str, Any]) -> rdflib.Graph:
 
 
 def folded(g: rdflib.Graph) -> rdflib.Graph:
+    """schema.org's spellings folded in predicates and types, as federation/terms.py reads them."""
     out = rdflib.Graph()
     for s, p, o in g:
         p = rdflib.URIRef(fold_schema(str(p)))
